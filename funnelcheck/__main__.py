@@ -1,0 +1,3 @@
+from funnelcheck.cli import entry
+
+entry()

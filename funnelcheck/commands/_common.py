@@ -1,0 +1,56 @@
+"""What several commands share: finding the project and loading the registry (work tree or --rev)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from funnelcheck.findings import ERROR, Finding, FunnelcheckError
+from funnelcheck.registry import Loaded, Project, find_project, load_project
+
+
+def add_rev(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rev", metavar="REV", help="read the registry at this Git revision (no checkout)")
+
+
+def add_format(parser: argparse.ArgumentParser, choices=("text", "json"), default="text") -> None:
+    parser.add_argument("--format", choices=choices, default=default, help=f"output format (default: {default})")
+
+
+def project_of(args: argparse.Namespace) -> Project:
+    return find_project(registry=args.registry, config=args.config)
+
+
+def open_registry(args: argparse.Namespace) -> Loaded:
+    """The registry of the work tree, or of `--rev` read straight from the Git object database."""
+    project = project_of(args)
+    rev = getattr(args, "rev", None)
+    if rev:
+        from funnelcheck.gitsource import load_revision
+
+        return load_revision(project, rev)
+    return load_project(project)
+
+
+class BlockingFindings(FunnelcheckError):
+    """The registry has errors that stop a computation; the message lists them."""
+
+    exit_code = 1
+
+
+def require_clean(loaded: Loaded, what: str = "the registry") -> None:
+    """Refuse to compute on a registry whose files failed to load."""
+    errors = [f for f in loaded.findings if f.severity == ERROR]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more; run funnelcheck validate)" if len(errors) > 1 else ""
+        raise BlockingFindings(f"{what} has errors: {first.path}:{first.line}:{first.column}: {first.message}{more}")
+
+
+def print_json(data, stream=None) -> None:
+    json.dump(data, stream or sys.stdout, indent=2, sort_keys=False)
+    (stream or sys.stdout).write("\n")
+
+
+def findings_json(findings: list[Finding]) -> list[dict]:
+    return [f.as_dict() for f in findings]

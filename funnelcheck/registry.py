@@ -1,0 +1,282 @@
+"""Load a registry from a source of (path, bytes) into the model, with findings as values.
+
+Stages: list files → parse each (YAML + JSON Schema + id/stem; cached by content) →
+build the model from the documents that passed. Cross-file checks live in `validate`.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from funnelcheck import __version__, schema
+from funnelcheck.findings import ERROR, Finding, UsageError
+from funnelcheck.model import (Config, Context, ContextValue, Edge, Estimate, Graph, Node, Parameter,
+                               Registry, Where)
+from funnelcheck.sources import Source, SourceFile, WorkTreeSource, content_key, display_path
+from funnelcheck.yamlload import Doc, load_yaml
+
+CONFIG_NAME = "funnelcheck.yaml"
+
+
+@dataclass
+class Project:
+    """Where things are: the config file (if any), the registry root and the cache folder."""
+
+    registry: Path
+    config_path: Path | None
+    base: Path  # the folder of funnelcheck.yaml, else the current directory
+
+    @property
+    def state_dir(self) -> Path:
+        return self.base / ".funnelcheck"
+
+
+def find_project(registry: str | None = None, config: str | None = None, cwd: Path | None = None) -> Project:
+    """Apply SPEC 2 and 9: --config, else the nearest funnelcheck.yaml; --registry overrides."""
+    cwd = Path(cwd or Path.cwd())
+    config_path = None
+    if config:
+        config_path = Path(config)
+        if not config_path.is_file():
+            raise UsageError(f"config file not found: {config}")
+    else:
+        for folder in (cwd, *cwd.parents):
+            if (folder / CONFIG_NAME).is_file():
+                config_path = folder / CONFIG_NAME
+                break
+    base = config_path.parent if config_path else cwd
+    if registry:
+        root = Path(registry)
+    else:
+        root = base / _configured_registry(config_path)
+    return Project(root, config_path, base)
+
+
+def _configured_registry(config_path: Path | None) -> str:
+    if config_path is None:
+        return "registry"
+    doc, _ = load_yaml(str(config_path), config_path.read_bytes())
+    value = doc.data.get("registry") if doc and isinstance(doc.data, dict) else None
+    return value if isinstance(value, str) else "registry"
+
+
+def kind_of(path: str) -> str | None:
+    """Which schema a registry file falls under, by where it stands; None = not ours (ignored)."""
+    parts = PurePosixPath(path).parts
+    if len(parts) == 1 and parts[0] in ("contexts.yaml", "contexts.yml"):
+        return "contexts"
+    if len(parts) > 1 and parts[0] == "parameters":
+        return "parameter"
+    if len(parts) > 1 and parts[0] == "graphs":
+        return "graph"
+    return None
+
+
+class ParseCache:
+    """Per-file parse results (document + file-local findings), keyed by content.
+
+    Kept in memory for one run and, for the work tree, pickled under `.funnelcheck/cache/`
+    so that re-validating after one change re-parses only that file.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.entries: dict = {}
+        self.dirty = False
+        self.salt = f"{__version__}:{schema.schemas_fingerprint()}"
+        if path and path.is_file():
+            try:
+                with open(path, "rb") as fh:
+                    salt, entries = pickle.load(fh)
+                if salt == self.salt:
+                    self.entries = entries
+            except Exception:  # a corrupt or foreign cache is simply rebuilt
+                self.entries = {}
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def put(self, key, value) -> None:
+        self.entries[key] = value
+        self.dirty = True
+
+    def save(self, keep: set | None = None) -> None:
+        if not (self.path and self.dirty):
+            return
+        entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((self.salt, entries), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only checkout still validates, just without the cache
+
+
+@dataclass
+class Loaded:
+    """The result of loading: the model, every finding so far, and the parsed documents."""
+
+    registry: Registry
+    findings: list[Finding] = field(default_factory=list)
+    docs: dict[str, Doc] = field(default_factory=dict)  # display path -> document
+
+
+def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[Finding]]:
+    """YAML, the JSON Schema of its kind, and file stem == id: all that one file can tell alone."""
+    doc, findings = load_yaml(sf.display, raw)
+    if doc is None:
+        return None, findings
+    findings = schema.check(kind, doc)
+    if findings:
+        return doc, findings
+    if kind in ("parameter", "graph"):
+        stem = PurePosixPath(sf.path).stem
+        if doc.data["id"] != stem:
+            findings.append(doc.finding(("id",), "id-mismatch",
+                                        f"id '{doc.data['id']}' does not match the file name '{stem}'"))
+    return doc, findings
+
+
+def load(source: Source, config: Config | None = None, cache: ParseCache | None = None) -> Loaded:
+    """Load every registry file of `source` into a Registry; nothing here raises on bad input."""
+    cache = cache if cache is not None else ParseCache()
+    findings: list[Finding] = []
+    files = source.files()
+    findings.extend(source.problems)
+    parsed: list[tuple[str, SourceFile, Doc]] = []
+    seen = set()
+    for sf in files:
+        kind = kind_of(sf.path)
+        if kind is None:
+            continue
+        if sf.key is not None:
+            key = (kind, sf.display, sf.key)
+            hit = cache.get(key)
+            if hit is None:
+                hit = parse_file(kind, sf, sf.read())
+                cache.put(key, hit)
+        else:
+            raw = sf.read()
+            key = (kind, sf.display, content_key(raw))
+            hit = cache.get(key)
+            if hit is None:
+                hit = parse_file(kind, sf, raw)
+                cache.put(key, hit)
+        seen.add(key)
+        doc, file_findings = hit
+        findings.extend(file_findings)
+        if doc is not None and not any(f.severity == ERROR for f in file_findings):
+            parsed.append((kind, sf, doc))
+    cache.save(keep=seen)
+    registry = Registry(root=source.root_display, config=config)
+    docs = {}
+    contexts_docs = [d for k, _, d in parsed if k == "contexts"]
+    if len(contexts_docs) > 1:
+        findings.append(contexts_docs[1].finding((), "duplicate-file", "only one contexts file is allowed"))
+    for kind, sf, doc in parsed:
+        docs[doc.path] = doc
+        if kind == "contexts" and doc is contexts_docs[0]:
+            registry.contexts = _contexts(doc, findings)
+        elif kind == "parameter":
+            _add_unique(registry.parameters, _parameter(doc), "parameter", findings)
+        elif kind == "graph":
+            _add_unique(registry.graphs, _graph(doc), "graph", findings)
+    if not contexts_docs and not any(f.path.endswith(("contexts.yaml", "contexts.yml")) for f in findings):
+        findings.append(Finding(f"{source.root_display}/contexts.yaml", 1, 1, "warning", "no-contexts",
+                                "there is no contexts.yaml: parameters cannot filter on context"))
+    return Loaded(registry, findings, docs)
+
+
+def load_config(path: Path | None) -> tuple[Config | None, list[Finding]]:
+    """Parse and schema-check funnelcheck.yaml."""
+    if path is None:
+        return None, []
+    doc, findings = load_yaml(display_path(path), path.read_bytes())
+    if doc is None:
+        return None, findings
+    findings = schema.check("config", doc)
+    data = doc.data if isinstance(doc.data, dict) and not findings else {}
+    return Config(doc.path, data, Where(doc)), findings
+
+
+def load_project(project: Project) -> Loaded:
+    """Load the work tree of a project: its config, then its registry (with the disk cache)."""
+    if not project.registry.is_dir():
+        raise UsageError(f"registry folder not found: {display_path(project.registry)}")
+    config, config_findings = load_config(project.config_path)
+    cache = ParseCache(project.state_dir / "cache" / "parse.pickle")
+    loaded = load(WorkTreeSource(project.registry), config, cache)
+    loaded.findings[:0] = config_findings
+    if config is not None and config.where is not None:
+        loaded.docs[config.path] = config.where.doc
+    return loaded
+
+
+def _add_unique(table: dict, item, what: str, findings: list[Finding]) -> None:
+    if item.id in table:
+        first = table[item.id].where.path
+        findings.append(item.where.at("id").finding("duplicate-id", f"{what} id '{item.id}' is also defined in {first}"))
+        return
+    table[item.id] = item
+
+
+def _estimate(data: dict | None) -> Estimate | None:
+    if not data or "mean" not in data:
+        return None
+    return Estimate(float(data["mean"]), float(data["stdev"]))
+
+
+def _contexts(doc: Doc, findings: list[Finding]) -> tuple[Context, ...]:
+    out = []
+    seen = set()
+    for i, c in enumerate(doc.data["contexts"]):
+        where = Where(doc, ("contexts", i))
+        if c["id"] in seen:
+            findings.append(where.at("id").finding("duplicate-id", f"context '{c['id']}' is defined twice"))
+            continue
+        seen.add(c["id"])
+        values, seen_values = [], set()
+        for j, v in enumerate(c["values"]):
+            if v["id"] in seen_values:
+                findings.append(where.at("values", j, "id").finding(
+                    "duplicate-id", f"value '{v['id']}' of context '{c['id']}' is defined twice"))
+                continue
+            seen_values.add(v["id"])
+            values.append(ContextValue(v["id"], v.get("label"), v.get("share")))
+        out.append(Context(c["id"], c.get("name"), tuple(values), where))
+    return tuple(out)
+
+
+def _parameter(doc: Doc) -> Parameter:
+    d = doc.data
+    return Parameter(
+        id=d["id"],
+        edge=d["edge"],
+        context_filter=tuple(sorted((d.get("context_filter") or {}).items())),
+        visited_filter=frozenset(d.get("visited_filter") or ()),
+        value=_estimate(d.get("value")),
+        where=Where(doc),
+        description=d.get("description"),
+        fallback_value=_estimate(d.get("fallback_value")),
+        prior_source=d.get("prior_source"),
+        observation_source=d.get("observation_source"),
+        bayesian_update=d.get("bayesian_update"),
+        model_fit=d.get("model_fit"),
+    )
+
+
+def _graph(doc: Doc) -> Graph:
+    d = doc.data
+    nodes = tuple(
+        Node(n["id"], (n.get("entry") or {}).get("weight"), n.get("outcome"), Where(doc, ("nodes", i)), n.get("name"))
+        for i, n in enumerate(d["nodes"]))
+    edges = tuple(
+        Edge(e["id"], e["from"], e["to"], _estimate(e.get("p")), (e.get("p") or {}).get("parameter_id"),
+             Where(doc, ("edges", i)))
+        for i, e in enumerate(d["edges"]))
+    return Graph(d["id"], d.get("name"), nodes, edges, Where(doc))

@@ -1,0 +1,139 @@
+"""YAML bytes → plain data, with the line and column of every node.
+
+The read path uses PyYAML's libyaml composer: it is ~30x faster than a pure-Python
+parser and gives node marks. Values are constructed here, not by PyYAML, so that
+duplicate keys are findings and aliases cannot expand without bound. Round-trip
+writes (the format fixer, `update --write`) use ruamel.yaml instead.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Any, NamedTuple
+
+import yaml
+
+from funnelcheck.findings import ERROR, Finding, json_path
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_scalars = yaml.constructor.SafeConstructor()
+
+# A registry file has tens of nodes; a document that expands past this is an alias bomb.
+MAX_NODES = 20_000
+
+Path = tuple  # ('edges', 0, 'from')
+Mark = tuple  # (line, column), both 1-based
+
+
+class Doc(NamedTuple):
+    """One parsed file: the data and where each value (and each mapping key) stands."""
+
+    path: str
+    data: Any
+    marks: dict  # Path -> Mark of the value
+    key_marks: dict  # Path -> Mark of the key that introduced the value
+
+    def mark(self, parts: Path) -> Mark:
+        """The mark of the value at `parts`, or of its nearest ancestor that has one."""
+        parts = tuple(parts)
+        while parts not in self.marks and parts:
+            parts = parts[:-1]
+        return self.marks.get(parts, (1, 1))
+
+    def key_mark(self, parts: Path) -> Mark:
+        parts = tuple(parts)
+        return self.key_marks.get(parts) or self.mark(parts)
+
+    def finding(self, parts: Path, code: str, message: str, severity: str = ERROR, key: bool = False) -> Finding:
+        line, column = self.key_mark(parts) if key else self.mark(parts)
+        return Finding(self.path, line, column, severity, code, message, json_path(tuple(parts)))
+
+
+class _Bomb(Exception):
+    pass
+
+
+class _Duplicate(Exception):
+    def __init__(self, finding: Finding):
+        self.finding = finding
+
+
+def _pos(node) -> Mark:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _offset_to_mark(raw: bytes, offset: int) -> Mark:
+    before = raw[:offset]
+    line = before.count(b"\n") + 1
+    column = offset - (before.rfind(b"\n") + 1) + 1
+    return (line, column)
+
+
+def load_yaml(path: str, raw: bytes) -> tuple[Doc | None, list[Finding]]:
+    """Parse one YAML file. Returns the document, or None and the findings that stop it."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, column = _offset_to_mark(raw, exc.start)
+        return None, [Finding(path, line, column, ERROR, "encoding",
+                              f"not valid UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded")]
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.problem} ({exc.context})"
+        return None, [Finding(path, line, column, ERROR, "yaml-syntax", f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [Finding(path, 1, 1, ERROR, "yaml-syntax", f"YAML syntax error: {exc}")]
+    if root is None:
+        return None, [Finding(path, 1, 1, ERROR, "empty-file", "the file is empty")]
+    marks: dict = {}
+    key_marks: dict = {}
+    budget = [MAX_NODES]
+    try:
+        data = _construct(path, root, (), marks, key_marks, budget)
+    except _Bomb:
+        line, column = _pos(root)
+        return None, [Finding(path, line, column, ERROR, "alias-bomb",
+                              f"the document expands to more than {MAX_NODES} nodes through aliases; refused")]
+    except _Duplicate as dup:
+        return None, [dup.finding]
+    return Doc(path, data, marks, key_marks), []
+
+
+def _construct(path: str, node, here: Path, marks: dict, key_marks: dict, budget: list) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Bomb()
+    marks[here] = _pos(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict = {}
+        first: dict = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = str(_construct(path, key_node, here + ("<key>",), {}, {}, budget))
+            if key in out:
+                line, column = _pos(key_node)
+                raise _Duplicate(Finding(path, line, column, ERROR, "duplicate-key",
+                                         f"duplicate key '{key}' (first defined on line {first[key][0]})",
+                                         json_path(here + (key,))))
+            first[key] = _pos(key_node)
+            key_marks[here + (key,)] = first[key]
+            out[key] = _construct(path, value_node, here + (key,), marks, key_marks, budget)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(path, item, here + (i,), marks, key_marks, budget) for i, item in enumerate(node.value)]
+    value = _scalars.construct_object(node)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return node.value
+    return value
