@@ -1,0 +1,30 @@
+"""Run the benchmarks: `python -m bench` runs all, `python -m bench validate engine` some.
+
+Each bench_<name>.py has `main(argv) -> int` and prints its figures side by side with the
+baseline it compares against, as ratios measured in the same run.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    here = Path(__file__).parent
+    names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    chosen = [a for a in argv if not a.startswith("-")] or names
+    unknown = set(chosen) - set(names)
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; have: {', '.join(names)}", file=sys.stderr)
+        return 2
+    status = 0
+    for name in chosen:
+        print(f"\n=== bench {name} ===", flush=True)
+        status |= importlib.import_module(f"bench.bench_{name}").main([a for a in argv if a.startswith("-")])
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
