@@ -83,3 +83,16 @@ def _inside(link: Path, real_root: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+class DictSource:
+    """Files held in memory, {registry-relative path: bytes or text}: for generators and tests."""
+
+    def __init__(self, files: dict, root_display: str = "registry"):
+        self.root_display = root_display
+        self.problems: list[Finding] = []
+        self._files = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+
+    def files(self) -> list[SourceFile]:
+        return [SourceFile(path, f"{self.root_display}/{path}", (lambda raw=raw: raw))
+                for path, raw in self._files.items()]
