@@ -86,6 +86,7 @@ class ParseCache:
         self.path = path
         self.entries: dict = {}
         self.dirty = False
+        self.used: set = set()  # keys asked for in this run: what `save` keeps
         self.salt = f"{__version__}:{schema.schemas_fingerprint()}"
         if path and path.is_file():
             try:
@@ -97,16 +98,19 @@ class ParseCache:
                 self.entries = {}
 
     def get(self, key):
+        self.used.add(key)
         return self.entries.get(key)
 
     def put(self, key, value) -> None:
+        self.used.add(key)
         self.entries[key] = value
         self.dirty = True
 
-    def save(self, keep: set | None = None) -> None:
+    def save(self) -> None:
+        """Write the entries used in this run (so deleted files drop out), atomically."""
         if not (self.path and self.dirty):
             return
-        entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
+        entries = {k: v for k, v in self.entries.items() if k in self.used}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache-")
@@ -149,30 +153,21 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     files = source.files()
     findings.extend(source.problems)
     parsed: list[tuple[str, SourceFile, Doc]] = []
-    seen = set()
     for sf in files:
         kind = kind_of(sf.path)
         if kind is None:
             continue
-        if sf.key is not None:
-            key = (kind, sf.display, sf.key)
-            hit = cache.get(key)
-            if hit is None:
-                hit = parse_file(kind, sf, sf.read())
-                cache.put(key, hit)
-        else:
-            raw = sf.read()
-            key = (kind, sf.display, content_key(raw))
-            hit = cache.get(key)
-            if hit is None:
-                hit = parse_file(kind, sf, raw)
-                cache.put(key, hit)
-        seen.add(key)
+        raw = None if sf.key is not None else sf.read()  # a Git blob id is known without reading
+        key = (kind, sf.display, sf.key if raw is None else content_key(raw))
+        hit = cache.get(key)
+        if hit is None:
+            hit = parse_file(kind, sf, sf.read() if raw is None else raw)
+            cache.put(key, hit)
         doc, file_findings = hit
         findings.extend(file_findings)
         if doc is not None and not any(f.severity == ERROR for f in file_findings):
             parsed.append((kind, sf, doc))
-    cache.save(keep=seen)
+    cache.save()
     registry = Registry(root=source.root_display, config=config)
     docs = {}
     contexts_docs = [d for k, _, d in parsed if k == "contexts"]
@@ -192,14 +187,27 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     return Loaded(registry, findings, docs)
 
 
-def load_config(path: Path | None) -> tuple[Config | None, list[Finding]]:
+def load_config(path: Path | None, cache: ParseCache | None = None) -> tuple[Config | None, list[Finding]]:
     """Parse and schema-check funnelcheck.yaml."""
     if path is None:
         return None, []
-    doc, findings = load_yaml(display_path(path), path.read_bytes())
+    return parse_config(display_path(path), path.read_bytes(), cache)
+
+
+def parse_config(display: str, raw: bytes, cache: ParseCache | None = None) -> tuple[Config | None, list[Finding]]:
+    """Parse and schema-check the bytes of a funnelcheck.yaml (from disk or a Git blob)."""
+    key = ("config", display, content_key(raw))
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
+        doc, findings = load_yaml(display, raw)
+        if doc is not None:
+            findings = schema.check("config", doc)
+        hit = (doc, findings)
+        if cache is not None:
+            cache.put(key, hit)
+    doc, findings = hit
     if doc is None:
         return None, findings
-    findings = schema.check("config", doc)
     data = doc.data if isinstance(doc.data, dict) and not findings else {}
     return Config(doc.path, data, Where(doc)), findings
 
@@ -208,8 +216,8 @@ def load_project(project: Project) -> Loaded:
     """Load the work tree of a project: its config, then its registry (with the disk cache)."""
     if not project.registry.is_dir():
         raise UsageError(f"registry folder not found: {display_path(project.registry)}")
-    config, config_findings = load_config(project.config_path)
     cache = ParseCache(project.state_dir / "cache" / "parse.pickle")
+    config, config_findings = load_config(project.config_path, cache)
     loaded = load(WorkTreeSource(project.registry), config, cache)
     loaded.findings[:0] = config_findings
     if config is not None and config.where is not None:
