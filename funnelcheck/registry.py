@@ -5,18 +5,16 @@ build the model from the documents that passed. Cross-file checks live in `valid
 """
 from __future__ import annotations
 
-import os
-import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from funnelcheck import __version__, schema
+from funnelcheck import schema
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.model import (Config, Context, ContextValue, Edge, Estimate, Graph, Node, Parameter,
                                Registry, Where)
+from funnelcheck.parsecache import ParseCache
 from funnelcheck.sources import Source, SourceFile, WorkTreeSource, content_key, display_path
-from funnelcheck.yamlload import Doc, load_yaml
+from funnelcheck.yamlload import Doc, deferred_doc, load_yaml
 
 CONFIG_NAME = "funnelcheck.yaml"
 
@@ -65,60 +63,14 @@ def _configured_registry(config_path: Path | None) -> str:
 
 def kind_of(path: str) -> str | None:
     """Which schema a registry file falls under, by where it stands; None = not ours (ignored)."""
-    parts = PurePosixPath(path).parts
-    if len(parts) == 1 and parts[0] in ("contexts.yaml", "contexts.yml"):
+    if path in ("contexts.yaml", "contexts.yml"):
         return "contexts"
-    if len(parts) > 1 and parts[0] == "parameters":
+    head, _, rest = path.partition("/")  # plain string work: this runs for every file on every run
+    if rest and head == "parameters":
         return "parameter"
-    if len(parts) > 1 and parts[0] == "graphs":
+    if rest and head == "graphs":
         return "graph"
     return None
-
-
-class ParseCache:
-    """Per-file parse results (document + file-local findings), keyed by content.
-
-    Kept in memory for one run and, for the work tree, pickled under `.funnelcheck/cache/`
-    so that re-validating after one change re-parses only that file.
-    """
-
-    def __init__(self, path: Path | None = None):
-        self.path = path
-        self.entries: dict = {}
-        self.dirty = False
-        self.used: set = set()  # keys asked for in this run: what `save` keeps
-        self.salt = f"{__version__}:{schema.schemas_fingerprint()}"
-        if path and path.is_file():
-            try:
-                with open(path, "rb") as fh:
-                    salt, entries = pickle.load(fh)
-                if salt == self.salt:
-                    self.entries = entries
-            except Exception:  # a corrupt or foreign cache is simply rebuilt
-                self.entries = {}
-
-    def get(self, key):
-        self.used.add(key)
-        return self.entries.get(key)
-
-    def put(self, key, value) -> None:
-        self.used.add(key)
-        self.entries[key] = value
-        self.dirty = True
-
-    def save(self) -> None:
-        """Write the entries used in this run (so deleted files drop out), atomically."""
-        if not (self.path and self.dirty):
-            return
-        entries = {k: v for k, v in self.entries.items() if k in self.used}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache-")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump((self.salt, entries), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only checkout still validates, just without the cache
 
 
 @dataclass
@@ -150,20 +102,23 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     """Load every registry file of `source` into a Registry; nothing here raises on bad input."""
     cache = cache if cache is not None else ParseCache()
     findings: list[Finding] = []
-    files = source.files()
+    # Sorted, so which of two duplicates is kept (and reported) never depends on listing order.
+    files = sorted(source.files(), key=lambda sf: sf.path)
     findings.extend(source.problems)
     parsed: list[tuple[str, SourceFile, Doc]] = []
     for sf in files:
         kind = kind_of(sf.path)
         if kind is None:
             continue
-        raw = None if sf.key is not None else sf.read()  # a Git blob id is known without reading
-        key = (kind, sf.display, sf.key if raw is None else content_key(raw))
+        content, raw = cache.content_key(sf)
+        key = (kind, sf.display, content)
         hit = cache.get(key)
         if hit is None:
-            hit = parse_file(kind, sf, sf.read() if raw is None else raw)
-            cache.put(key, hit)
-        doc, file_findings = hit
+            doc, file_findings = parse_file(kind, sf, sf.read() if raw is None else raw)
+            cache.put(key, (doc is not None, doc.data if doc is not None else None, file_findings))
+        else:
+            has_doc, data, file_findings = hit
+            doc = deferred_doc(sf.display, data, sf.read) if has_doc else None
         findings.extend(file_findings)
         if doc is not None and not any(f.severity == ERROR for f in file_findings):
             parsed.append((kind, sf, doc))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import partial
 from pathlib import Path
 from typing import Callable, NamedTuple, Protocol
 
@@ -18,6 +19,7 @@ class SourceFile(NamedTuple):
     display: str  # how findings name it: 'registry/parameters/a/b.yaml'
     read: Callable[[], bytes]
     key: str | None = None  # a content id known without reading (a Git blob id), if any
+    stamp: tuple | None = None  # (size, mtime_ns, inode) of a work-tree file: tells a cache it is unchanged
 
 
 class Source(Protocol):
@@ -50,26 +52,32 @@ class WorkTreeSource:
         self.problems: list[Finding] = []
 
     def files(self) -> list[SourceFile]:
-        real_root = self.root.resolve()
+        # os.scandir with plain strings: a registry has thousands of files, and pathlib's
+        # per-path objects cost more than reading them.
+        self.problems = []
         out: list[SourceFile] = []
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames.sort()
-            here = Path(dirpath)
-            for name in list(dirnames):
-                link = here / name
-                if link.is_symlink() and not _inside(link, real_root):
-                    dirnames.remove(name)
-                    self._refuse(link)
-            for name in sorted(filenames):
-                if not name.endswith((".yaml", ".yml")):
-                    continue
-                full = here / name
-                if full.is_symlink() and not _inside(full, real_root):
-                    self._refuse(full)
-                    continue
-                rel = full.relative_to(self.root).as_posix()
-                out.append(SourceFile(rel, f"{self.root_display}/{rel}", full.read_bytes))
+        self._scan(str(self.root), "", str(self.root.resolve()), out)
         return out
+
+    def _scan(self, folder: str, prefix: str, real_root: str, out: list[SourceFile]) -> None:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            rel = prefix + entry.name
+            link = entry.is_symlink()
+            if entry.is_dir(follow_symlinks=False):
+                self._scan(entry.path, rel + "/", real_root, out)
+            elif link and entry.is_dir():
+                if not _inside(entry.path, real_root):
+                    self._refuse(Path(entry.path))
+                # a symlinked folder inside the registry is not followed (no double listing)
+            elif entry.name.endswith((".yaml", ".yml")):
+                if link and not _inside(entry.path, real_root):
+                    self._refuse(Path(entry.path))
+                    continue
+                st = entry.stat()
+                out.append(SourceFile(rel, f"{self.root_display}/{rel}", partial(_read, entry.path), None,
+                                      (st.st_size, st.st_mtime_ns, st.st_ino)))
 
     def _refuse(self, link: Path) -> None:
         rel = link.relative_to(self.root).as_posix()
@@ -77,12 +85,14 @@ class WorkTreeSource:
                                      f"symlink points outside the registry ({os.readlink(link)}); refused"))
 
 
-def _inside(link: Path, real_root: Path) -> bool:
-    try:
-        link.resolve().relative_to(real_root)
-        return True
-    except ValueError:
-        return False
+def _inside(link: str, real_root: str) -> bool:
+    target = os.path.realpath(link)
+    return target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 class DictSource:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from itertools import product
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from funnelcheck.model import Edge, Graph, Registry
 
@@ -52,9 +52,19 @@ def relevant_nodes(registry: Registry, graph: Graph) -> frozenset[str]:
     return frozenset(named & node_ids)
 
 
-def build_state_graph(registry: Registry, graph: Graph, relevant: frozenset[str] | None = None) -> StateGraph:
-    """Every state reachable from an entry node, in breadth-first order, and its transitions."""
-    relevant = relevant_nodes(registry, graph) if relevant is None else relevant
+def build_state_graph(registry: Registry, graph: Graph, relevant: frozenset[str] | None = None,
+                      needs: dict[str, frozenset[str]] | None = None) -> StateGraph:
+    """Every state reachable from an entry node, in breadth-first order, and its transitions.
+
+    With `needs` (edge id → the visited nodes its parameters look at), a state keeps only the
+    visited nodes that some edge still reachable from it looks at. That is an exact lumping of
+    the full state graph (every edge resolves the same way, visits and flows add up), often
+    several times smaller: a visited flag is forgotten once no edge ahead can consult it.
+    """
+    if relevant is None:
+        relevant = (frozenset().union(*needs.values()) & {n.id for n in graph.nodes} if needs is not None
+                    else relevant_nodes(registry, graph))
+    keep = _nodes_needed_ahead(graph, needs, relevant) if needs is not None else None
     out = graph.out_edges()
     states: list[State] = []
     index: dict[State, int] = {}
@@ -69,16 +79,36 @@ def build_state_graph(registry: Registry, graph: Graph, relevant: frozenset[str]
 
     queue: deque[int] = deque()
     entries: dict[int, float] = {}
+    def enter(node: str, visited: frozenset[str]) -> int:
+        visited = visited | (frozenset({node}) & relevant)
+        return state_id(State(node, visited & keep[node] if keep is not None else visited))
+
     for node, w in graph.entries().items():
-        i = state_id(State(node, frozenset({node}) & relevant))
+        i = enter(node, frozenset())
         entries[i] = entries.get(i, 0.0) + w
     while queue:
         i = queue.popleft()
         s = states[i]
         for e in out.get(s.node, ()):
-            j = state_id(State(e.target, s.visited | (frozenset({e.target}) & relevant)))
-            transitions.append(Transition(i, e, j))
+            transitions.append(Transition(i, e, enter(e.target, s.visited)))
     return StateGraph(tuple(states), tuple(transitions), entries, relevant)
+
+
+def _nodes_needed_ahead(graph: Graph, needs: dict[str, frozenset[str]], relevant: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Node → the relevant nodes looked at by some edge reachable from it (its own edges included)."""
+    ahead = {n.id: set() for n in graph.nodes}
+    preds: dict[str, set[str]] = {n.id: set() for n in graph.nodes}
+    for e in graph.edges:
+        ahead.setdefault(e.source, set()).update(needs.get(e.id, ()) & relevant)
+        preds.setdefault(e.target, set()).add(e.source)
+    work = deque(ahead)
+    while work:  # sets only grow, bounded by `relevant`: this terminates, cycles included
+        v = work.popleft()
+        for u in preds.get(v, ()):
+            if not ahead[v] <= ahead.setdefault(u, set()):
+                ahead[u] |= ahead[v]
+                work.append(u)
+    return {n: frozenset(s) for n, s in ahead.items()}
 
 
 class ContextClass(NamedTuple):
@@ -89,14 +119,20 @@ class ContextClass(NamedTuple):
     members: tuple[str, ...]  # the value ids in the class
 
 
-def context_classes(registry: Registry, graph: Graph) -> dict[str, list[ContextClass]]:
-    """For each context key used by the graph's parameters: its value classes, in contexts.yaml order."""
+def context_classes(registry: Registry, graph: Graph,
+                    extra: Iterable[tuple[str, str]] = ()) -> dict[str, list[ContextClass]]:
+    """For each context key used by the graph's parameters: its value classes, in contexts.yaml order.
+
+    `extra` (key, value) pairs count as named too (the what-if engine passes its overrides).
+    """
     edge_ids = {e.id for e in graph.edges}
     named: dict[str, set[str]] = {}
     for p in registry.parameters.values():
         if p.edge in edge_ids:
             for k, v in p.context_filter:
                 named.setdefault(k, set()).add(v)
+    for k, v in extra:
+        named.setdefault(k, set()).add(v)
     out: dict[str, list[ContextClass]] = {}
     for ctx in registry.contexts:
         if ctx.id not in named:

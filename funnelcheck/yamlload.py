@@ -8,7 +8,8 @@ writes (the format fixer, `update --write`) use ruamel.yaml instead.
 from __future__ import annotations
 
 import datetime
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Callable, NamedTuple
 
 import yaml
 
@@ -46,6 +47,38 @@ class Doc(NamedTuple):
     def finding(self, parts: Path, code: str, message: str, severity: str = ERROR, key: bool = False) -> Finding:
         line, column = self.key_mark(parts) if key else self.mark(parts)
         return Finding(self.path, line, column, severity, code, message, json_path(tuple(parts)))
+
+
+def deferred_doc(path: str, data: Any, read: Callable[[], bytes]) -> Doc:
+    """A document from a cache, which keeps only the data: its marks are found again from the
+    file's bytes the first time a finding asks for one (rare), not on every run."""
+    positions = _Positions(path, read)
+    return Doc(path, data, _LazyMarks(positions, 0), _LazyMarks(positions, 1))
+
+
+class _Positions:
+    def __init__(self, path: str, read: Callable[[], bytes]):
+        self.path, self.read, self.value = path, read, None
+
+    def get(self, which: int) -> dict:
+        if self.value is None:
+            doc, _ = load_yaml(self.path, self.read())
+            self.value = (doc.marks, doc.key_marks) if doc is not None else ({}, {})
+        return self.value[which]
+
+
+class _LazyMarks(Mapping):
+    def __init__(self, positions: _Positions, which: int):
+        self._positions, self._which = positions, which
+
+    def __getitem__(self, parts):
+        return self._positions.get(self._which)[parts]
+
+    def __iter__(self):
+        return iter(self._positions.get(self._which))
+
+    def __len__(self) -> int:
+        return len(self._positions.get(self._which))
 
 
 class _Bomb(Exception):
@@ -91,7 +124,8 @@ def load_yaml(path: str, raw: bytes) -> tuple[Doc | None, list[Finding]]:
         return None, [Finding(path, line, column, ERROR, "yaml-syntax", f"YAML syntax error: {problem}")]
     except yaml.YAMLError as exc:
         return None, [Finding(path, 1, 1, ERROR, "yaml-syntax", f"YAML syntax error: {exc}")]
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.value == "" and not root.style):
+        # nothing at all, or only comments, or a bare `---`
         return None, [Finding(path, 1, 1, ERROR, "empty-file", "the file is empty")]
     marks: dict = {}
     key_marks: dict = {}

@@ -1,0 +1,95 @@
+"""`funnelcheck whatif GRAPH`: conversion under a traffic mix, with Monte Carlo uncertainty (SPEC 6)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TextIO
+
+from funnelcheck.commands._common import BlockingFindings, add_format, add_rev, open_registry, print_json, require_clean
+from funnelcheck.findings import ERROR, Finding
+from funnelcheck.registry import Loaded
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("graph", metavar="GRAPH", help="graph id")
+    parser.add_argument("--select", action="append", default=[], metavar="KEY=V1,V2",
+                        help="keep only these values of a context and renormalise (repeatable)")
+    parser.add_argument("--mix", action="append", default=[], metavar="KEY=V:W,...",
+                        help="set a context's value shares explicitly; unlisted values get 0 (repeatable)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="REF=VALUE",
+                        help="override p.mean or p.stdev of a reference, e.g. \"e.signup.context(channel='direct').p.mean=0.5\" (repeatable)")
+    parser.add_argument("--samples", type=int, default=2000, help="Monte Carlo draws (default: 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_rev(parser)
+    add_format(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from funnelcheck.engine import Mix, parse_override, run_whatif
+    from funnelcheck.render import whatif as render
+
+    mix = Mix.from_options(args.select, args.mix)
+    overrides = [parse_override(text) for text in args.overrides]
+    loaded = open_registry(args)
+    require_clean(loaded)
+    blocking = blocking_findings(loaded, args.graph)
+    if blocking:
+        first = blocking[0]
+        more = f" (and {len(blocking) - 1} more; run funnelcheck validate)" if len(blocking) > 1 else ""
+        raise BlockingFindings(f"graph '{args.graph}' cannot be computed: "
+                               f"{first.path}:{first.line}:{first.column}: {first.message}{more}")
+    bar = ProgressBar(sys.stderr)
+    try:
+        result = run_whatif(loaded.registry, args.graph, mix, overrides, args.samples, args.seed, progress=bar)
+    finally:
+        bar.close()
+    if args.format == "json":
+        print_json(result.to_json())
+    else:
+        sys.stdout.write(render.text(result))
+    return 0
+
+
+def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
+    """Validation errors in the files the graph's computation reads: the graph, its edges'
+    parameters and contexts.yaml (errors elsewhere do not change this graph's numbers)."""
+    try:
+        from funnelcheck.validate import validate
+    except ImportError:  # the validator is optional to the engine
+        return []
+    registry = loaded.registry
+    graph = registry.graphs.get(graph_id)
+    if graph is None:
+        return []
+    edges = {e.id for e in graph.edges}
+    paths = {graph.where.path} | {c.where.path for c in registry.contexts}
+    paths |= {p.where.path for p in registry.parameters.values() if p.edge in edges}
+    return [f for f in validate(loaded) if f.severity == ERROR and f.path in paths]
+
+
+class ProgressBar:
+    """`whatif [#######.............] 21/60 segments` on stderr, redrawn in place.
+
+    It appears only when stderr is a terminal and the run has already taken half a second,
+    so quick runs, pipes and CI logs stay clean.
+    """
+
+    def __init__(self, stream: TextIO, delay: float = 0.5, width: int = 30):
+        self.stream, self.delay, self.width = stream, delay, width
+        self.start = time.monotonic()
+        self.shown = False
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.tty or (not self.shown and time.monotonic() - self.start < self.delay) or total <= 0:
+            return
+        filled = self.width * done // total
+        self.stream.write(f"\rwhatif [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} segments")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * (self.width + 40) + "\r")
+            self.stream.flush()

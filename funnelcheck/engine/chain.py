@@ -1,0 +1,317 @@
+"""Absorbing Markov chains on the state graph, solved for many probability columns at once.
+
+The structure of a chain (which state leads to which) is fixed for a run; only the
+probabilities change between segments and Monte Carlo draws. So the structure is analysed
+once into a `Plan`, and `propagate` then pushes mass for a whole array of columns
+(segments × draws) with a few numpy operations per step, never a Python loop over columns:
+
+- The strongly connected components of the state graph, ordered by the longest path of
+  their condensation, give *levels*: every state of a level receives mass only from earlier
+  levels or from its own component. A DAG is the special case where every component is a
+  single state, and one gather-multiply-reduce per level is the whole solve.
+- A component with several states (a cycle: users going back to pricing) is solved exactly
+  by tearing it at a small *feedback set* F (every cycle passes through F). With the visits
+  of F as k unknowns, the rest of the component is acyclic, so its visits are affine in
+  them and follow by the same level-by-level push, carrying k + 1 coefficients; the k
+  equations at F are then one batched k × k solve per column. Funnels go back to a few
+  hub pages, so k stays small, and the cost stays close to a single pass.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+class NotAbsorbing(ArithmeticError):
+    """Mass can circulate forever in these states (a cycle whose exits all have probability 0)."""
+
+    def __init__(self, states: np.ndarray):
+        self.states = states
+        super().__init__(f"{len(states)} state(s) never absorb")
+
+
+@dataclass(frozen=True)
+class Step:
+    """Transitions whose contributions are summed into their targets at once.
+
+    The sum is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled
+    CSR kernel adds whole rows of columns, several times faster than `np.add.reduceat`.
+    """
+
+    t: np.ndarray  # transition indices
+    src: np.ndarray  # source of each transition (global or component-local index)
+    targets: np.ndarray  # the distinct targets
+    gather: object  # scipy CSR matrix (len(targets) × len(t)) of ones
+
+    @classmethod
+    def of(cls, t, src, tgt) -> "Step":
+        from scipy.sparse import csr_matrix
+
+        t, src, tgt = (np.asarray(a, dtype=np.intp) for a in (t, src, tgt))
+        order = np.argsort(tgt, kind="stable")  # rows of the matrix are then runs of columns
+        t, src, tgt = t[order], src[order], tgt[order]
+        targets, counts = np.unique(tgt, return_counts=True)
+        indptr = np.r_[0, np.cumsum(counts)].astype(np.int32)
+        gather = csr_matrix((np.ones(len(t)), np.arange(len(t), dtype=np.int32), indptr),
+                            shape=(len(targets), len(t)))
+        return cls(t, src, targets, gather)
+
+    def sum(self, contributions: np.ndarray) -> np.ndarray:
+        """Per target, the sum of its transitions' rows of `contributions` (len(t), ...)."""
+        flat = contributions.reshape(len(self.t), -1)
+        return (self.gather @ flat).reshape(len(self.targets), *contributions.shape[1:])
+
+
+@dataclass(frozen=True)
+class Block:
+    """A component with several states, torn at its feedback states."""
+
+    states: np.ndarray  # global indices; position = local index
+    feedback: np.ndarray  # local indices of F
+    steps: tuple[Step, ...]  # pushes into the other states, in dependency order (local indices)
+    closing: Step  # transitions into F (targets are positions in `feedback`)
+
+
+@dataclass(frozen=True)
+class Level:
+    inflow: Step  # transitions from earlier levels into this level's states (global indices)
+    loops: Step  # self-loops of single-state components
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    n: int
+    entry_states: np.ndarray
+    entry_weights: np.ndarray
+    levels: tuple[Level, ...]
+
+    @property
+    def working_rows(self) -> int:
+        """Rows of columns that `propagate` holds at its peak: visits plus one step's temporaries."""
+        peak = 0
+        for lv in self.levels:
+            peak = max(peak, 3 * len(lv.inflow.t))
+            for b in lv.blocks:
+                width = len(b.feedback) + 1
+                steps = max((len(s.t) for s in (*b.steps, b.closing)), default=0)
+                peak = max(peak, width * (len(b.states) + 3 * steps))
+        return self.n + peak
+
+
+def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float],
+              ids: np.ndarray | None = None) -> Plan:
+    """Analyse the structure of a chain with `n` states and transitions src[i] → tgt[i].
+
+    `ids` names the transitions in the plan's steps (what `probs` is asked for); default i.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    src = np.asarray(src, dtype=np.intp)
+    tgt = np.asarray(tgt, dtype=np.intp)
+    if n == 0:
+        return Plan(0, np.zeros(0, np.intp), np.zeros(0), ())
+    adj = csr_matrix((np.ones(len(src)), (src, tgt)), shape=(n, n))
+    n_comp, comp = connected_components(adj, directed=True, connection="strong")
+    level = _levels(n_comp, comp[src], comp[tgt])
+    sizes = np.bincount(comp, minlength=n_comp)
+    t_all = np.arange(len(src)) if ids is None else np.asarray(ids, dtype=np.intp)
+    state_level = level[comp]
+    cross = comp[src] != comp[tgt]
+    levels = []
+    by_level_t = _group(state_level[tgt], np.max(level) + 1)
+    members = _group(comp, n_comp)
+    comps_at = _group(level, np.max(level) + 1)
+    for lv in range(int(np.max(level)) + 1):
+        into = by_level_t[lv]
+        ext = into[cross[into]]
+        internal = into[~cross[into]]
+        single = sizes[comp[tgt[internal]]] == 1
+        loops = internal[single]
+        blocks = tuple(_block(members[c], internal[comp[tgt[internal]] == c], src, tgt)
+                       for c in comps_at[lv] if sizes[c] > 1)
+        levels.append(Level(Step.of(t_all[ext], src[ext], tgt[ext]),
+                            Step.of(t_all[loops], src[loops], tgt[loops]), blocks))
+    weights = np.array([entries[k] for k in sorted(entries)], dtype=float)
+    return Plan(n, np.array(sorted(entries), dtype=np.intp), weights, tuple(levels))
+
+
+def propagate(plan: Plan, probs: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Expected visits of every state, shape (n, *shape).
+
+    `probs(t)` returns the probabilities of transitions `t` for every column: (len(t), *shape).
+    """
+    visits = np.zeros((plan.n, *shape))
+    visits[plan.entry_states] = plan.entry_weights.reshape(-1, *(1,) * len(shape))
+    for level in plan.levels:
+        _push(visits, visits, level.inflow, probs(level.inflow.t) if len(level.inflow.t) else None)
+        if len(level.loops.t):
+            stay = level.loops.sum(probs(level.loops.t))
+            if np.any(stay >= 1.0):
+                raise NotAbsorbing(level.loops.targets)
+            visits[level.loops.targets] /= 1.0 - stay
+        for block in level.blocks:
+            _solve_block(visits, block, probs, shape)
+    return visits
+
+
+def _push(dst: np.ndarray, source: np.ndarray, step: Step, p: np.ndarray | None, extra_axes: int = 0) -> None:
+    """dst[target] += Σ p(t) · source[src(t)] over the step's transitions."""
+    if p is None:
+        return
+    if extra_axes:
+        p = p.reshape(p.shape[0], *(1,) * extra_axes, *p.shape[1:])
+    dst[step.targets] += step.sum(source[step.src] * p)
+
+
+def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...]) -> None:
+    m, k = len(block.states), len(block.feedback)
+    # coef[v] = (constant, coefficients on the visits of each feedback state) of v's visits.
+    coef = np.zeros((m, k + 1, *shape))
+    coef[:, 0] = visits[block.states]  # mass that entered from earlier levels
+    coef[block.feedback, 0] = 0.0
+    coef[block.feedback, 1 + np.arange(k)] = 1.0
+    for step in block.steps:
+        _push(coef, coef, step, probs(step.t), extra_axes=1)
+    back = np.zeros((k, k + 1, *shape))
+    _push(back, coef, block.closing, probs(block.closing.t), extra_axes=1)
+    # x = b + back_const + back_coef · x  →  (I − back_coef) x = b + back_const
+    lhs = -np.moveaxis(back[:, 1:], (0, 1), (-2, -1))
+    lhs[..., np.arange(k), np.arange(k)] += 1.0
+    rhs = np.moveaxis(visits[block.states[block.feedback]] + back[:, 0], 0, -1)
+    try:
+        x = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        raise NotAbsorbing(block.states) from None
+    if not np.all(np.isfinite(x)):
+        raise NotAbsorbing(block.states)
+    x = np.moveaxis(x, -1, 0)  # (k, *shape)
+    visits[block.states] = coef[:, 0] + np.einsum("mk...,k...->m...", coef[:, 1:], x)
+
+
+def _group(keys: np.ndarray, n: int) -> list[np.ndarray]:
+    """Indices of `keys` grouped by value 0..n-1 (each group in ascending order)."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
+
+
+def _levels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Longest-path depth of each node of a DAG with edges a[i] → b[i] (self-edges ignored)."""
+    keep = a != b
+    a, b = a[keep].tolist(), b[keep].tolist()
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for x, y in zip(a, b):
+        succ[x].append(y)
+        indeg[y] += 1
+    depth = [0] * n
+    queue = deque(i for i in range(n) if indeg[i] == 0)
+    while queue:
+        x = queue.popleft()
+        for y in succ[x]:
+            if depth[x] + 1 > depth[y]:
+                depth[y] = depth[x] + 1
+            indeg[y] -= 1
+            if indeg[y] == 0:
+                queue.append(y)
+    return np.array(depth, dtype=np.intp)
+
+
+def _block(states: np.ndarray, t: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> Block:
+    """Tear one strongly connected component (`t`: its internal transitions)."""
+    local = {int(s): i for i, s in enumerate(states)}
+    a = np.array([local[int(x)] for x in src[t]], dtype=np.intp)
+    b = np.array([local[int(x)] for x in tgt[t]], dtype=np.intp)
+    m = len(states)
+    feedback = feedback_set(m, list(zip(a.tolist(), b.tolist())))
+    is_f = np.zeros(m, dtype=bool)
+    is_f[feedback] = True
+    position = np.full(m, -1, dtype=np.intp)
+    position[feedback] = np.arange(len(feedback))
+    into_rest = ~is_f[b]
+    rest_edges = into_rest & ~is_f[a]
+    depth = _levels(m, a[rest_edges], b[rest_edges])
+    steps = []
+    for d in range(int(depth.max()) + 1 if m else 0):
+        sel = into_rest & (depth[b] == d)
+        if sel.any():
+            steps.append(Step.of(t[sel], a[sel], b[sel]))
+    closing = ~into_rest
+    return Block(states, np.array(feedback, dtype=np.intp), tuple(steps),
+                 Step.of(t[closing], a[closing], position[b[closing]]))
+
+
+def feedback_set(m: int, edges: list[tuple[int, int]]) -> list[int]:
+    """A small set of nodes that meets every cycle of a digraph on 0..m-1 (greedy, then pruned).
+
+    Nodes with a self-loop are taken first; then, repeatedly, nodes that cannot lie on a
+    cycle (no in- or no out-edge among the remaining nodes) are peeled off and the node with
+    the largest in-degree × out-degree is taken. Finally every taken node that is not needed
+    to keep the rest acyclic is given back.
+    """
+    succ = [set() for _ in range(m)]
+    pred = [set() for _ in range(m)]
+    loops = set()
+    for x, y in edges:
+        if x == y:
+            loops.add(x)
+        else:
+            succ[x].add(y)
+            pred[y].add(x)
+    alive = set(range(m)) - loops
+    chosen = sorted(loops)
+
+    def remove(v: int) -> None:
+        alive.discard(v)
+        for w in succ[v]:
+            pred[w].discard(v)
+        for w in pred[v]:
+            succ[w].discard(v)
+
+    succ_all = [set(s) for s in succ]
+    for v in loops:
+        remove(v)
+    while alive:
+        peel = [v for v in alive if not succ[v] or not pred[v]]
+        while peel:
+            v = peel.pop()
+            if v not in alive:
+                continue
+            neighbours = succ[v] | pred[v]
+            remove(v)
+            peel.extend(w for w in neighbours if w in alive and (not succ[w] or not pred[w]))
+        if alive:
+            v = max(alive, key=lambda u: (len(pred[u]) * len(succ[u]), -u))
+            chosen.append(v)
+            remove(v)
+    for v in reversed([c for c in chosen if c not in loops]):
+        trial = set(chosen) - {v}
+        if _acyclic_without(m, succ_all, trial):
+            chosen.remove(v)
+    return sorted(chosen)
+
+
+def _acyclic_without(m: int, succ: list[set[int]], removed: set[int]) -> bool:
+    indeg = [0] * m
+    for x in range(m):
+        if x in removed:
+            continue
+        for y in succ[x]:
+            if y not in removed:
+                indeg[y] += 1
+    queue = [x for x in range(m) if x not in removed and indeg[x] == 0]
+    seen = 0
+    while queue:
+        x = queue.pop()
+        seen += 1
+        for y in succ[x]:
+            if y not in removed:
+                indeg[y] -= 1
+                if indeg[y] == 0:
+                    queue.append(y)
+    return seen == m - len(removed)

@@ -1,0 +1,63 @@
+"""Monte Carlo draws of parameters (SPEC 6): moment-matched Beta, one stream per parameter.
+
+Every parameter's draws come from its own random stream, seeded from (seed, the parameter's
+stream key) through a stable hash, so a rerun prints identical numbers and two revisions of
+a registry draw identical values for every parameter they share unchanged (common random
+numbers for `diff`). Python's `hash()` is salted per process and is never used here.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from funnelcheck.findings import FunnelcheckError
+from funnelcheck.model import Estimate
+
+
+class InfeasibleEstimate(FunnelcheckError):
+    """A (mean, stdev) pair that no Beta distribution has."""
+
+
+def beta_shape(est: Estimate) -> tuple[float, float] | None:
+    """(α, β) moment-matched to (mean, stdev); None for a point mass (stdev 0).
+
+    κ = m(1−m)/s² − 1, α = mκ, β = (1−m)κ. Raises InfeasibleEstimate when s² ≥ m(1−m)
+    or the mean is outside [0, 1] (validation reports both; this guards the computation).
+    """
+    m, s = float(est.mean), float(est.stdev)
+    if not 0.0 <= m <= 1.0:
+        raise InfeasibleEstimate(f"mean {m:g} is outside [0, 1]")
+    if s < 0:
+        raise InfeasibleEstimate(f"stdev {s:g} is negative")
+    if s == 0:
+        return None
+    kappa = m * (1.0 - m) / (s * s) - 1.0
+    if kappa <= 0:
+        raise InfeasibleEstimate(
+            f"stdev {s:g} is too large for mean {m:g}: a Beta distribution needs stdev² < mean·(1−mean)")
+    return m * kappa, (1.0 - m) * kappa
+
+
+def stream(seed: int, key: str) -> np.random.Generator:
+    """The random stream of one parameter: Philox keyed by blake2b(seed, key).
+
+    A counter-based generator takes a 128-bit key directly, so a run with thousands of
+    parameters does not pay for thousands of SeedSequence expansions.
+    """
+    digest = hashlib.blake2b(f"{int(seed)}\x00{key}".encode("utf-8"), digest_size=16).digest()
+    return np.random.Generator(np.random.Philox(key=int.from_bytes(digest, "little")))
+
+
+def draws(est: Estimate, key: str, seed: int, samples: int) -> np.ndarray:
+    """`samples` draws of one parameter (float64); a point mass repeats its mean."""
+    shape = beta_shape(est)
+    if shape is None:
+        return np.full(samples, float(est.mean))
+    return stream(seed, key).beta(shape[0], shape[1], samples)
+
+
+def summarize(values: np.ndarray) -> tuple[float, float, float, float]:
+    """(mean, p05, p50, p95) of Monte Carlo draws (numpy's default linear quantiles)."""
+    p05, p50, p95 = np.quantile(values, [0.05, 0.5, 0.95])
+    return float(values.mean()), float(p05), float(p50), float(p95)

@@ -1,0 +1,286 @@
+"""The history of one parameter across Git commits (SPEC 7), read with pygit2.
+
+Which commits count: the walk starts at a revision and follows Git's default history
+simplification, as `git log -- PATH` does. A commit "changed the parameter" when the
+parameter's (path, blob) differs from its parent's. A merge that matches one of its parents
+(TREESAME) is followed through that parent only and gets no row of its own, so side-branch
+edits that the merge discarded do not show; a merge that matches no parent (a conflict
+resolved to a new value) gets a row, compared with its first parent.
+
+The parameter is followed by id: its file is `<id>.yaml` anywhere under
+`<registry>/parameters/`. Each commit is first asked for the path seen last (one O(depth)
+tree lookup); only when the file is not there is the parameters tree searched, and that
+search is memoised per tree id, so unchanged folders are never listed twice. A blob is
+parsed only when a row needs its value, and once per blob id.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import pygit2
+
+from funnelcheck.findings import ERROR
+from funnelcheck.model import Estimate
+from funnelcheck.registry import ParseCache, load
+from funnelcheck.sources import SourceFile
+
+PARAMETERS = "parameters"
+ADDED, MODIFIED, MOVED, REMOVED, TRUNCATED = "added", "modified", "moved", "removed", "truncated"
+
+
+class Location(NamedTuple):
+    """Where a parameter's file is in one commit: its path below parameters/ and its blob id."""
+
+    path: str
+    blob: pygit2.Oid
+
+
+class Value(NamedTuple):
+    """What a blob says about the parameter: its estimate, or why it has none."""
+
+    estimate: Estimate | None
+    error: str | None = None
+
+
+class HistoryRow(NamedTuple):
+    commit: str
+    date: str  # author date, ISO 8601 with the author's UTC offset
+    author: str
+    email: str
+    message: str  # first line
+    status: str  # added | modified | moved | removed | truncated (shallow clone boundary)
+    path: str | None  # repository path of the file after the commit (None when removed)
+    previous_path: str | None
+    value: Value | None  # None when removed
+    previous: Value | None  # the value at the (first) parent
+
+    @property
+    def change(self) -> float | None:
+        """Mean after minus mean before, when both exist."""
+        new = self.value.estimate if self.value else None
+        old = self.previous.estimate if self.previous else None
+        return new.mean - old.mean if new and old else None
+
+
+@dataclass
+class History:
+    parameter_id: str
+    start: str  # the commit the walk started from
+    rows: list[HistoryRow] = field(default_factory=list)  # newest first
+    commits_scanned: int = 0
+    truncated_at: str | None = None  # a shallow clone's boundary commit the walk reached
+
+
+Progress = Callable[[int, int], None]  # (commits scanned, rows found)
+
+
+class _Locator:
+    """Finds the parameter's file in a commit: last known path first, else a memoised tree search."""
+
+    def __init__(self, repo: pygit2.Repository, params_subpath: str, names: tuple[str, ...]):
+        self.repo = repo
+        self.params_subpath = params_subpath
+        self.names = names
+        self.hint: str | None = None
+        self.by_commit: dict[pygit2.Oid, Location | None] = {}
+        self.by_tree: dict[pygit2.Oid, str | None] = {}
+
+    def at(self, commit_id: pygit2.Oid) -> Location | None:
+        hit = self.by_commit.get(commit_id, False)
+        if hit is not False:
+            return hit
+        tree = self.repo[commit_id].tree
+        found = None
+        if self.hint is not None:
+            try:
+                entry = tree[f"{self.params_subpath}/{self.hint}"]
+                if not isinstance(entry, pygit2.Tree):
+                    found = Location(self.hint, entry.id)
+            except KeyError:
+                pass
+        if found is None:
+            try:
+                params = tree[self.params_subpath]
+            except KeyError:
+                params = None
+            if isinstance(params, pygit2.Tree):
+                rel = self._search(params.id)
+                if rel is not None:
+                    found = Location(rel, tree[f"{self.params_subpath}/{rel}"].id)
+                    self.hint = rel
+        self.by_commit[commit_id] = found
+        return found
+
+    def _search(self, tree_id: pygit2.Oid) -> str | None:
+        if tree_id in self.by_tree:
+            return self.by_tree[tree_id]
+        result = None
+        subtrees = []
+        for entry in self.repo[tree_id]:
+            if isinstance(entry, pygit2.Tree):
+                subtrees.append(entry)
+            elif entry.name in self.names and result is None:
+                result = entry.name
+        if result is None:
+            for entry in subtrees:
+                below = self._search(entry.id)
+                if below is not None:
+                    result = f"{entry.name}/{below}"
+                    break
+        self.by_tree[tree_id] = result
+        return result
+
+
+class _OneBlob:
+    """A Source of exactly one parameter file, so a historic blob goes through the normal loader."""
+
+    def __init__(self, sf: SourceFile, root_display: str):
+        self.sf = sf
+        self.root_display = root_display
+        self.problems: list = []
+
+    def files(self) -> list[SourceFile]:
+        return [self.sf]
+
+
+class HistoryCache(ParseCache):
+    """Parse results of historic parameter blobs, kept across runs: a blob never changes.
+
+    Unlike the work tree's cache it keeps every entry (they are few and small), and it is
+    written once at the end of a walk rather than after each file `registry.load` reads.
+    """
+
+    def save(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        self.used |= set(self.entries)
+        ParseCache.save(self)
+
+
+def history_cache(state_dir) -> HistoryCache:
+    return HistoryCache(state_dir / "cache" / "history-parse.pickle")
+
+
+class _Values:
+    """Parsed values by blob id: each blob is parsed once, through `registry.load`."""
+
+    def __init__(self, repo: pygit2.Repository, registry_display: str, parameter_id: str, cache: ParseCache):
+        self.repo = repo
+        self.registry_display = registry_display
+        self.parameter_id = parameter_id
+        self.cache = cache
+        self.values: dict[tuple[str, pygit2.Oid], Value] = {}
+
+    def of(self, loc: Location) -> Value:
+        key = (loc.path, loc.blob)
+        if key not in self.values:
+            repo, blob = self.repo, loc.blob
+            rel = f"{PARAMETERS}/{loc.path}"
+            sf = SourceFile(rel, f"{self.registry_display}/{rel}", lambda: repo[blob].data, str(blob))
+            loaded = load(_OneBlob(sf, self.registry_display), None, self.cache)
+            param = loaded.registry.parameters.get(self.parameter_id)
+            errors = [f for f in loaded.findings if f.severity == ERROR]
+            if param is not None and param.estimate is not None:
+                self.values[key] = Value(param.estimate)
+            elif errors:
+                first = errors[0]
+                self.values[key] = Value(None, f"line {first.line}: {first.message}")
+            else:
+                self.values[key] = Value(None, "the file gives no value (no value or fallback_value)")
+        return self.values[key]
+
+
+def _shallow_boundary(repo: pygit2.Repository) -> set[str]:
+    path = os.path.join(repo.path, "shallow")
+    try:
+        with open(path) as fh:
+            return {line.strip() for line in fh if line.strip()}
+    except OSError:
+        return set()
+
+
+def _date(sig: pygit2.Signature) -> str:
+    tz = datetime.timezone(datetime.timedelta(minutes=sig.offset))
+    return datetime.datetime.fromtimestamp(sig.time, tz).isoformat()
+
+
+def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry_subpath: str, parameter_id: str,
+                      registry_display: str = "registry", limit: int | None = None,
+                      progress: Progress | None = None, cache: ParseCache | None = None) -> History:
+    """Every commit reachable from `start` that changed the parameter, newest first (see module doc).
+
+    `cache` holds parsed blobs (a `HistoryCache` keeps them across runs); by default, this run only.
+    """
+    params_subpath = "/".join(p for p in (registry_subpath.strip("/"), PARAMETERS) if p)
+    locator = _Locator(repo, params_subpath, (f"{parameter_id}.yaml", f"{parameter_id}.yml"))
+    values = _Values(repo, registry_display, parameter_id, cache if cache is not None else ParseCache())
+    shallow = _shallow_boundary(repo) if repo.is_shallow else set()
+    history = History(parameter_id, str(start.id))
+    kept = {start.id}
+    walker = repo.walk(start.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+    for commit in walker:
+        history.commits_scanned += 1
+        if progress is not None and history.commits_scanned % 512 == 0:
+            progress(history.commits_scanned, len(history.rows))
+        if commit.id not in kept:
+            continue
+        kept.discard(commit.id)
+        here = locator.at(commit.id)
+        parents = commit.parent_ids
+        before = [locator.at(p) for p in parents]
+        same = next((p for p, loc in zip(parents, before) if loc == here), None)
+        if same is not None:
+            kept.add(same)
+            continue
+        if here is None and not parents:
+            continue  # a root commit without the parameter
+        kept.update(parents)
+        first = before[0] if before else None
+        if not parents and str(commit.id) in shallow:
+            status = TRUNCATED
+            history.truncated_at = str(commit.id)
+        elif here is None:
+            status = REMOVED
+        elif first is None:
+            status = ADDED
+        elif here.blob == first.blob:
+            status = MOVED
+        else:
+            status = MODIFIED
+        history.rows.append(HistoryRow(
+            commit=str(commit.id),
+            date=_date(commit.author),
+            author=commit.author.name,
+            email=commit.author.email,
+            message=commit.message.split("\n", 1)[0].strip(),
+            status=status,
+            path=f"{params_subpath}/{here.path}" if here else None,
+            previous_path=f"{params_subpath}/{first.path}" if first else None,
+            value=values.of(here) if here else None,
+            previous=values.of(first) if first else None,
+        ))
+        if limit is not None and len(history.rows) >= limit:
+            break
+    if progress is not None:
+        progress(history.commits_scanned, len(history.rows))
+    return history
+
+
+def row_json(row: HistoryRow) -> dict:
+    """SPEC 10's history row, plus status, change, email, previous values and any parse error."""
+    est = row.value.estimate if row.value else None
+    prev = row.previous.estimate if row.previous else None
+    out = {
+        "commit": row.commit, "date": row.date, "author": row.author, "message": row.message, "path": row.path,
+        "mean": est.mean if est else None, "stdev": est.stdev if est else None,
+        "status": row.status, "change": row.change, "email": row.email,
+        "previous": {"path": row.previous_path, "mean": prev.mean if prev else None,
+                     "stdev": prev.stdev if prev else None} if row.previous else None,
+    }
+    if row.value and row.value.error:
+        out["error"] = row.value.error
+    return out

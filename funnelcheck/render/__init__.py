@@ -1,0 +1,1 @@
+"""Renderers: turn results into text, JSON, Markdown, GitHub annotations. They never compute."""

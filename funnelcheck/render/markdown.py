@@ -1,0 +1,197 @@
+"""The what-if diff as a GitHub PR comment (SPEC 7), and the escaping every user string goes through.
+
+Layout: the hidden marker, a summary table, validation at HEAD in one line, then per graph a
+Mermaid flowchart and `<details>` blocks. The body stays under `LIMIT` characters: whole
+sections are dropped from the end first, long tables lose rows, and a note says what is missing.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+from funnelcheck import __version__
+from funnelcheck.diff import Change, Delta, Diff, GraphDiff
+from funnelcheck.findings import ERROR, WARNING, Finding
+from funnelcheck.render import mermaid
+
+MARKER = "<!-- funnelcheck:impact -->"
+LIMIT = 60_000
+ZWJ = "\u200d"  # after '@' it stops GitHub from turning `@name` into a mention
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+
+
+def escape(text) -> str:
+    """Any user-supplied string as inert Markdown: no HTML, no links or emphasis, no @mentions, one line."""
+    s = " ".join(str(text).split())
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _SPECIAL.sub(r"\\\1", s)
+    return s.replace("@", "@" + ZWJ)
+
+
+def html_text(text) -> str:
+    """A user string inside raw HTML (a `<summary>`), where Markdown escapes would show literally."""
+    return html.escape(" ".join(str(text).split())).replace("@", "@" + ZWJ)
+
+
+def code(text) -> str:
+    """An id in a code span when it is plain (ids are `[a-z0-9_-]`); anything else is escaped text."""
+    s = str(text)
+    return f"`{s}`" if _PLAIN.match(s) else escape(s)
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.2f}%"
+
+
+def pp(x: float) -> str:
+    return f"{x * 100:+.2f} pp"
+
+
+def value(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return escape(", ".join(f"{k}={val}" for k, val in v.items()) or "none")
+    if isinstance(v, list):
+        return escape(", ".join(map(str, v)) or "none")
+    return escape(v)
+
+
+def interval(d: Delta | None) -> str:
+    return "–" if d is None else f"{pp(d.mean)} ({pp(d.p05)} … {pp(d.p95)})"
+
+
+def table(header: list[str], rows: list[list[str]], budget: int | None = None) -> tuple[str, int]:
+    """A GFM table; with a budget, as many rows as fit. Returns (text, rows left out)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    size = sum(len(line) + 1 for line in lines)
+    shown = 0
+    for row in rows:
+        line = "| " + " | ".join(row) + " |"
+        if budget is not None and size + len(line) + 1 > budget:
+            break
+        lines.append(line)
+        size += len(line) + 1
+        shown += 1
+    return "\n".join(lines) + "\n", len(rows) - shown
+
+
+def details(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>\n\n{body}\n</details>\n"
+
+
+def _status(g: GraphDiff) -> str:
+    return {"added": "new", "removed": "removed", "error": "⚠️ error", "unchanged": "unchanged"}.get(g.status, "")
+
+
+def summary_rows(d: Diff) -> list[list[str]]:
+    """One row per computed graph; graphs whose inputs did not change are listed apart."""
+    rows = []
+    for g in d.graphs:
+        if not g.computed:
+            continue
+        prob_text = "–" if g.delta is None else f"{g.delta.prob_improvement * 100:.1f}%"
+        rows.append([f"{code(g.id)} {_status(g)}".strip(), pct(g.base.point if g.base else None),
+                     pct(g.head.point if g.head else None), interval(g.delta), prob_text,
+                     str(len({c.id for c in g.changes}))])
+    return rows
+
+
+def _counts(findings: list[Finding]) -> str:
+    errors = sum(f.severity == ERROR for f in findings)
+    warnings = sum(f.severity == WARNING for f in findings)
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
+def finding_rows(findings: list[Finding]) -> list[list[str]]:
+    return [[f.severity, code(f.code), escape(f"{f.path}:{f.line}:{f.column}"), escape(f.message)] for f in findings]
+
+
+def change_rows(changes: list[Change]) -> list[list[str]]:
+    return [[code(c.id), escape(c.field), value(c.base), value(c.head), c.change,
+             escape(c.description) if c.description else ""] for c in changes]
+
+
+def segment_rows(g: GraphDiff) -> list[list[str]]:
+    """Segments that moved most first; `*` (the values no parameter names) reads as `other`."""
+    rows = []
+    moved = sorted(g.segments, key=lambda s: -abs(s.delta.mean) if s.delta else float("-inf"))
+    for s in moved:
+        ctx = ", ".join(f"{k}={'other' if v == '*' else v}" for k, v in s.context.items()) or "all traffic"
+        rows.append([escape(ctx), f"{s.weight * 100:.1f}%", pct(s.base), pct(s.head), interval(s.delta)])
+    return rows
+
+
+def graph_sections(g: GraphDiff, budget: int) -> list[str]:
+    """The graph's own blocks, most important first: heading, chart, errors, parameters, segments."""
+    blocks = [f"#### {code(g.id)}\n"]
+    if g.errors:
+        blocks[0] += "\n" + "".join(f"> ⚠️ {escape(e)}\n" for e in g.errors)
+    chart, omitted = mermaid.flowchart(g)
+    note = f"\n<sub>{omitted} unchanged edges not drawn.</sub>\n" if omitted else ""
+    blocks.append(f"```mermaid\n{chart}\n```\n{note}")
+    if g.changes:
+        text, cut = table(["parameter", "field", "base", "head", "change", "description"], change_rows(g.changes),
+                            budget)
+        blocks.append(details(f"Changed parameters ({len({c.id for c in g.changes})})", text + _cut_note(cut)))
+    if g.segments:
+        text, cut = table(["segment", "weight", "base", "head", "Δ (90% interval)"], segment_rows(g), budget)
+        blocks.append(details(f"Segments ({len(g.segments)})", text + _cut_note(cut)))
+    return blocks
+
+
+def _cut_note(cut: int) -> str:
+    return f"\n_{cut} more rows not shown (size limit)._\n" if cut else ""
+
+
+def render_diff(d: Diff, limit: int = LIMIT) -> str:
+    """The PR comment for a diff, under `limit` characters."""
+    head = [MARKER + "\n", f"### Funnel impact: {code(d.base.label)} → {code(d.head.label)}\n"]
+    if d.base.loaded is None:
+        head.append("\nThere is no registry at the base revision: everything below is new.\n")
+    rows_budget = limit // 3
+    rows = summary_rows(d)
+    if rows:
+        text, cut = table(["graph", "base", "head", "Δ conversion (90% interval)", "P(head > base)",
+                           "changed parameters"], rows, rows_budget)
+        head.append("\n" + text + _cut_note(cut))
+    same = [g.id for g in d.graphs if not g.computed]
+    if same:
+        names = ", ".join(code(i) for i in same[:50]) + (f" and {len(same) - 50} more" if len(same) > 50 else "")
+        head.append(f"\nUnchanged (same graph, contexts and parameters at both revisions): {names}.\n")
+    if d.head.findings:
+        head.append(f"\n**Validation at {escape(d.head.label)}:** {_counts(d.head.findings)} (details below).\n")
+    if d.base.findings:
+        head.append(f"\n**The base revision has {_counts(d.base.findings)}**: graphs it breaks are compared where possible.\n")
+    footer = (f"\n<sub>funnelcheck {__version__} · {d.samples:,} Monte Carlo draws, seed {d.seed}, common random numbers"
+              f" · default traffic mix · Δ in percentage points</sub>\n")
+    sections: list[str] = []
+    budget = limit // 4
+    for g in d.graphs:
+        if g.status == "unchanged":
+            continue
+        sections += ["\n" + b for b in graph_sections(g, budget)]
+    if d.head.findings:
+        text, cut = table(["severity", "code", "where", "message"], finding_rows(d.head.findings), budget)
+        sections.append("\n" + details(f"Validation at {html_text(d.head.label)} ({len(d.head.findings)})", text + _cut_note(cut)))
+    if d.base.findings:
+        text, cut = table(["severity", "code", "where", "message"], finding_rows(d.base.findings), budget)
+        sections.append("\n" + details(f"Errors at {html_text(d.base.label)} ({len(d.base.findings)})", text + _cut_note(cut)))
+    body = "".join(head)
+    note_room = 200
+    dropped = 0
+    for s in sections:
+        if len(body) + len(s) + len(footer) + note_room <= limit:
+            body += s
+        else:
+            dropped += 1
+    if dropped:
+        body += (f"\n_{dropped} section{'s' if dropped != 1 else ''} left out to keep this comment under "
+                 f"{limit:,} characters; run `funnelcheck diff` locally for everything._\n")
+    if not any(g.status != "unchanged" for g in d.graphs) and not d.changes:
+        body += "\nNo funnel changes.\n"
+    return body + footer

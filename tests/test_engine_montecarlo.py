@@ -1,0 +1,135 @@
+"""Monte Carlo uncertainty: Beta draws against scipy, shared draws, reproducible streams."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from funnelcheck.engine import Mix, run_whatif
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape
+from funnelcheck.model import Estimate
+
+from test_engine import build, files_of, graph, param, registry_of
+
+N = 20_000
+
+
+def beta_of(mean: float, stdev: float):
+    kappa = mean * (1 - mean) / stdev**2 - 1
+    return stats.beta(mean * kappa, (1 - mean) * kappa)
+
+
+def within(estimate: float, truth: float, se: float, k: float = 4.0) -> bool:
+    return abs(estimate - truth) <= k * se
+
+
+@pytest.mark.parametrize("mean,stdev", [(0.3, 0.05), (0.02, 0.01), (0.9, 0.08)])
+def test_quantiles_match_the_moment_matched_beta(mean, stdev):
+    reg = build(graph({"a": {"entry": 1}, "s": {"outcome": "success"}}, [("go", "a", "s", None)]),
+                [param("go-base", "go", mean, stdev)])
+    r = run_whatif(reg, "g", samples=N, seed=3)
+    dist = beta_of(mean, stdev)
+    assert r.conversion.point == pytest.approx(mean)
+    assert within(r.conversion.mean, dist.mean(), dist.std() / np.sqrt(N))
+    for q, got in ((0.05, r.conversion.p05), (0.5, r.conversion.p50), (0.95, r.conversion.p95)):
+        x = dist.ppf(q)
+        se = np.sqrt(q * (1 - q) / N) / dist.pdf(x)  # asymptotic standard error of a sample quantile
+        assert within(got, x, se), (q, got, x, se)
+    assert len(r.draws) == N
+
+
+def test_product_of_two_parameters_matches_scipy():
+    nodes = {"a": {"entry": 1}, "b": {}, "s": {"outcome": "success"}}
+    reg = build(graph(nodes, [("ab", "a", "b", (0.5, 0.1)), ("bs", "b", "s", (0.2, 0.04))]))
+    r = run_whatif(reg, "g", samples=N, seed=11)
+    rng = np.random.default_rng(99)
+    reference = beta_of(0.5, 0.1).rvs(400_000, random_state=rng) * beta_of(0.2, 0.04).rvs(400_000, random_state=rng)
+    assert within(r.conversion.mean, reference.mean(), reference.std() / np.sqrt(N))
+    for q, got in ((0.05, r.conversion.p05), (0.95, r.conversion.p95)):
+        x = np.quantile(reference, q)
+        density = np.mean(np.abs(reference - x) < 0.002) / 0.004
+        assert within(got, x, np.sqrt(q * (1 - q) / N) / density), (q, got, x)
+
+
+def test_a_parameter_shared_by_segments_keeps_one_draw():
+    contexts = [{"id": "channel", "values": [{"id": "google", "share": 0.5}, {"id": "facebook", "share": 0.5}]}]
+    nodes = {"a": {"entry": 1}, "b": {}, "s": {"outcome": "success"}}
+    edges = [("ab", "a", "b", None), ("bs", "b", "s", None)]
+    params = [param("ab-base", "ab", 0.4, 0.1),  # uncertain, used by both segments
+              param("bs-base", "bs", 0.5), param("bs-g", "bs", 0.9, context={"channel": "google"}),
+              param("bs-f", "bs", 0.3, context={"channel": "facebook"})]
+    r = run_whatif(build(graph(nodes, edges), params, contexts), "g", samples=N, seed=5)
+    by = {s.context["channel"]: s.draws for s in r.segments}
+    # Both segments scale the same draw of ab-base: perfectly proportional, draw by draw.
+    np.testing.assert_allclose(by["google"] / 0.9, by["facebook"] / 0.3, rtol=1e-12)
+    # So the population spread is the parameter's spread times 0.6, not shrunk by averaging.
+    dist = beta_of(0.4, 0.1)
+    assert within(r.draws.std(), 0.6 * dist.std(), 0.6 * dist.std() / np.sqrt(2 * N))
+    assert within(r.conversion.mean, 0.6 * dist.mean(), 0.6 * dist.std() / np.sqrt(N))
+
+
+def test_point_masses_do_not_vary():
+    reg = build(graph({"a": {"entry": 1}, "s": {"outcome": "success"}}, [("go", "a", "s", 0.25)]))
+    r = run_whatif(reg, "g", samples=50)
+    assert np.all(r.draws == 0.25)
+    assert (r.conversion.p05, r.conversion.p95) == (0.25, 0.25)
+
+
+def test_draws_are_reproducible_and_follow_the_parameter_not_the_file():
+    nodes = {"a": {"entry": 1}, "b": {}, "s": {"outcome": "success"}, "t": {"outcome": "success"}}
+    g = graph(nodes, [("ab", "a", "b", None), ("bs", "b", "s", None), ("at", "a", "t", None)])
+    params = [param("ab-p", "ab", 0.4, 0.05), param("bs-p", "bs", 0.3, 0.05), param("at-p", "at", 0.2, 0.05)]
+    one = run_whatif(registry_of(files_of([g], params)), "g", samples=300, seed=7)
+    again = run_whatif(registry_of(files_of([g], params[::-1], folders={"ab-p": "deep/er/"})), "g", samples=300, seed=7)
+    np.testing.assert_array_equal(one.draws, again.draws)
+    other_seed = run_whatif(registry_of(files_of([g], params)), "g", samples=300, seed=8)
+    assert not np.array_equal(one.draws, other_seed.draws)
+    # Common random numbers: change at-p only; the a -> b -> s branch draws exactly as before,
+    # so the change in every draw is at-p's change alone.
+    changed = [params[0], params[1], param("at-p", "at", 0.25, 0.05)]
+    two = run_whatif(registry_of(files_of([g], changed)), "g", samples=300, seed=7)
+    branch = run_whatif(registry_of(files_of([g], [params[0], params[1], param("at-p", "at", 0.0)])), "g",
+                        samples=300, seed=7)
+    at_old, at_new = one.draws - branch.draws, two.draws - branch.draws
+    # at-p alone, in a graph of its own, draws exactly what it contributed above.
+    alone = graph({"a": {"entry": 1}, "t": {"outcome": "success"}}, [("at", "a", "t", None)], gid="alone")
+    for at, p in ((at_old, params[2]), (at_new, changed[2])):
+        solo = run_whatif(registry_of(files_of([alone], [p])), "alone", samples=300, seed=7)
+        np.testing.assert_allclose(at, solo.draws, atol=1e-12)
+    assert abs(np.std(at_new) - 0.05) < 0.01 and abs(np.mean(at_new) - 0.25) < 0.01
+
+
+def test_segment_draws_are_shared_between_a_selection_and_the_full_mix():
+    contexts = [{"id": "channel", "values": [{"id": "google", "share": 0.6}, {"id": "facebook", "share": 0.4}]}]
+    nodes = {"a": {"entry": 1}, "s": {"outcome": "success"}}
+    params = [param("as-base", "as", 0.3, 0.05), param("as-g", "as", 0.5, 0.05, context={"channel": "google"})]
+    reg = build(graph(nodes, [("as", "a", "s", None)]), params, contexts)
+    full = run_whatif(reg, "g", samples=200)
+    only = run_whatif(reg, "g", samples=200, mix=Mix(select={"channel": ["google"]}))
+    google = next(s for s in full.segments if s.context["channel"] == "google")
+    np.testing.assert_array_equal(only.draws, google.draws)
+    np.testing.assert_allclose(full.draws, sum(s.weight * s.draws for s in full.segments), rtol=1e-12)
+
+
+def test_draws_past_one_are_scaled_back_and_counted():
+    # Two exits with means 0.55 + 0.4 and wide spreads: independent draws often sum past 1.
+    nodes = {"a": {"entry": 1}, "s": {"outcome": "success"}, "f": {"outcome": "failure"}}
+    edges = [("as", "a", "s", (0.55, 0.15)), ("af", "a", "f", (0.4, 0.15))]
+    r = run_whatif(build(graph(nodes, edges)), "g", samples=N, seed=2)
+    rng = np.random.default_rng(4)
+    x, y = beta_of(0.55, 0.15).rvs(400_000, random_state=rng), beta_of(0.4, 0.15).rvs(400_000, random_state=rng)
+    scaled = x / np.maximum(x + y, 1.0)
+    assert np.all(r.draws <= 1.0)
+    assert within(r.conversion.mean, scaled.mean(), scaled.std() / np.sqrt(N))
+    assert within(r.rescaled, np.mean(x + y > 1), np.sqrt(0.25 / N))
+    assert r.rescaled > 0.1
+
+
+def test_beta_shape_is_moment_matched_and_guarded():
+    a, b = beta_shape(Estimate(0.32, 0.06))
+    dist = stats.beta(a, b)
+    assert (dist.mean(), dist.std()) == (pytest.approx(0.32), pytest.approx(0.06))
+    assert beta_shape(Estimate(0.4, 0.0)) is None
+    for bad in (Estimate(0.5, 0.5), Estimate(1.0, 0.1), Estimate(1.2, 0.0)):
+        with pytest.raises(InfeasibleEstimate):
+            beta_shape(bad)

@@ -1,0 +1,159 @@
+"""`funnelcheck whatif`: the JSON shape of SPEC 10, the text view, bad input, --rev."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from funnelcheck.commands.whatif import ProgressBar
+
+from conftest import EXAMPLE, REPO
+from gitrepos import GitCli
+from test_engine import files_of, graph, param
+
+CONTEXTS = [{"id": "channel", "values": [{"id": "google", "share": 0.6}, {"id": "organic", "share": 0.4}]}]
+
+
+def funnel(signup: float = 0.3) -> dict[str, str]:
+    nodes = {"home": {"entry": 1}, "pricing": {}, "buy": {"outcome": "success"}, "gone": {"outcome": "failure"}}
+    edges = [("view-pricing", "home", "pricing", (0.5, 0.05)), ("signup", "pricing", "buy", None),
+             ("leave", "pricing", "gone", 0.1)]
+    params = [param("signup-base", "signup", signup, 0.03),
+              param("signup-google", "signup", 0.4, 0.03, context={"channel": "google"})]
+    files = files_of([graph(nodes, edges)], params, CONTEXTS)
+    return {f"registry/{k}": v for k, v in files.items()}
+
+
+def test_json_has_the_spec_shape_and_the_right_numbers(cli, tree):
+    root = tree(funnel())
+    res = cli("whatif", "g", "--format", "json", "--samples", "500", cwd=root)
+    assert res.code == 0, res
+    data = json.loads(res.out)
+    assert {"graph", "conversion", "outcomes", "nodes", "edges", "segments"} <= set(data)
+    assert data["graph"] == "g"
+    assert set(data["conversion"]) >= {"point", "mean", "p05", "p50", "p95"}
+    assert data["conversion"]["point"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.3))
+    assert data["conversion"]["p05"] < data["conversion"]["p50"] < data["conversion"]["p95"]
+    assert data["outcomes"] == pytest.approx({"buy": data["conversion"]["point"], "gone": 0.05})
+    assert set(data["nodes"]["pricing"]) >= {"visits", "dropoff"}
+    assert data["nodes"]["pricing"]["visits"] == pytest.approx(0.5)
+    assert data["edges"]["signup"]["p"] == pytest.approx(0.6 * 0.4 + 0.4 * 0.3)
+    assert data["edges"]["signup"]["flow"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.3))
+    assert [(s["context"], s["weight"]) for s in data["segments"]] == [({"channel": "google"}, 0.6),
+                                                                     ({"channel": "organic"}, 0.4)]
+    assert data["segments"][0]["conversion"] == pytest.approx(0.2)
+    assert data["samples"] == 500 and data["seed"] == 0
+    assert set(data["parameters_used"]) == {"signup-base", "signup-google", "inline:view-pricing", "inline:leave"}
+
+
+def test_reruns_print_identical_numbers_and_seeds_matter(cli, tree):
+    root = tree(funnel())
+    first = cli("whatif", "g", "--format", "json", "--samples", "300", cwd=root).out
+    assert cli("whatif", "g", "--format", "json", "--samples", "300", cwd=root).out == first
+    other = cli("whatif", "g", "--format", "json", "--samples", "300", "--seed", "9", cwd=root).out
+    assert json.loads(other)["conversion"]["mean"] != json.loads(first)["conversion"]["mean"]
+
+
+def test_options_reach_the_engine(cli, tree):
+    root = tree(funnel())
+    run = lambda *a: json.loads(cli("whatif", "g", "--format", "json", "--samples", "50", *a, cwd=root).out)
+    assert run("--select", "channel=organic")["conversion"]["point"] == pytest.approx(0.5 * 0.3)
+    assert run("--mix", "channel=google:1,organic:3")["conversion"]["point"] == pytest.approx(0.5 * (0.25 * 0.4 + 0.75 * 0.3))
+    data = run("--set", "e.signup.context(channel='organic').p.mean=0.5", "--set", "e.view-pricing.p.stdev=0")
+    assert data["conversion"]["point"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.5))
+    assert data["overrides"][0] == {"reference": "e.signup.context(channel='organic').p.mean", "value": 0.5,
+                                    "before": 0.3, "replaces": None}
+    assert data["parameters_used"]["inline:view-pricing"] == {"mean": 0.5, "stdev": 0.0}
+
+
+def test_text_is_readable_at_a_glance(cli, tree):
+    res = cli("whatif", "g", "--samples", "200", cwd=tree(funnel()))
+    assert res.code == 0 and res.err == ""
+    lines = res.out.splitlines()
+    assert lines[0] == "g: conversion 18.00% at the parameters' means"
+    assert lines[1].startswith("  90% interval ") and "200 Monte Carlo draws, seed 0" in lines[1]
+    assert "  mix: channel google 60%, organic 40%" in lines
+    for heading in ("Outcomes", "Nodes", "Edges (p: effective probability for this mix = flow / visits of the source)"):
+        assert heading in lines
+    assert any(line.split()[:3] == ["signup", "pricing", "→"] and "0.3600" in line for line in lines)
+    assert any(line.split() == ["channel=google", "60.0%", "20.00%"] + line.split()[3:] for line in lines)
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["nope"], 2, "unknown graph 'nope'"),
+    (["g", "--select", "chanel=google"], 2, "unknown context 'chanel'"),
+    (["g", "--select", "channel=bing"], 2, "unknown value 'bing' of context 'channel'"),
+    (["g", "--mix", "channel=google:-1"], 2, "must be a finite number >= 0"),
+    (["g", "--mix", "channel=google:0,organic:0"], 2, "the weights are all zero"),
+    (["g", "--mix", "channel"], 2, "expected KEY=VALUE:WEIGHT"),
+    (["g", "--set", "e.nope.p.mean=0.5"], 2, "graph 'g' has no edge 'nope'"),
+    (["g", "--set", "e.signup.p.mean=1.5"], 2, "mean 1.5 is outside [0, 1]"),
+    (["g", "--set", "e.signup.p.mean"], 2, "expected <reference>=<value>"),
+    (["g", "--set", "e.signup.context(channel=).p.mean=0.1"], 2, "column 26: expected a context value"),
+    (["g", "--set", "e.signup.visited(gone).p.mean=0.5"], 2, "never uses this reference"),
+    (["g", "--samples", "0"], 2, "--samples must be at least 1"),
+    (["g", "--seed", "-1"], 2, "--seed must be >= 0"),
+])
+def test_bad_arguments_are_one_line_usage_errors(cli, tree, args, code, message):
+    res = cli("whatif", *args, cwd=tree(funnel()))
+    assert res.code == code, res
+    assert res.err.count("\n") == 1 and message in res.err, res.err
+    assert "Traceback" not in res.err and res.out == ""
+
+
+def test_a_broken_file_blocks_the_computation(cli, tree):
+    files = funnel()
+    files["registry/parameters/signup-google.yaml"] = "id: signup-google\nedge: signup\nvalue: {mean: 0.4, stdev: [\n"
+    res = cli("whatif", "g", cwd=tree(files))
+    assert res.code == 1 and res.err.count("\n") == 1
+    assert "registry/parameters/signup-google.yaml:" in res.err and "Traceback" not in res.err
+
+
+def test_a_registry_that_fails_validation_says_which_finding_blocks(cli, tree):
+    files = funnel(signup=0.95)  # 0.95 + 0.1 out of pricing for organic traffic
+    res = cli("whatif", "g", cwd=tree(files))
+    assert res.code == 1 and res.err.count("\n") == 1 and "Traceback" not in res.err
+    assert "pricing" in res.err and ("1.05" in res.err or "sum" in res.err), res.err
+
+
+def test_progress_bar_only_on_a_terminal_after_a_moment():
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    quiet = io.StringIO()
+    bar = ProgressBar(quiet, delay=0.0)
+    bar(1, 2)
+    bar.close()
+    assert quiet.getvalue() == ""
+    slow, fast = Tty(), Tty()
+    bar = ProgressBar(slow, delay=0.0)
+    bar(3, 6)
+    assert "[###############...............] 3/6 segments" in slow.getvalue()
+    bar.close()
+    assert slow.getvalue().endswith("\r")
+    bar = ProgressBar(fast, delay=60.0)
+    bar(3, 6)
+    bar.close()
+    assert fast.getvalue() == ""
+
+
+def test_rev_reads_the_committed_registry(cli, tmp_path):
+    repo = GitCli(tmp_path / "models")
+    repo.commit("first", funnel(signup=0.3))
+    repo.write(funnel(signup=0.2))
+    now = json.loads(cli("whatif", "g", "--format", "json", "--samples", "20", cwd=repo.path).out)
+    then = json.loads(cli("whatif", "g", "--format", "json", "--samples", "20", "--rev", "HEAD", cwd=repo.path).out)
+    assert now["conversion"]["point"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.2))
+    assert then["conversion"]["point"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.3))
+
+
+@pytest.mark.skipif(not (EXAMPLE / "graphs" / "saas-signup.yaml").is_file(), reason="example registry not present")
+def test_example_registry_smoke(cli):
+    res = cli("whatif", "saas-signup", "--format", "json", "--samples", "200", cwd=REPO)
+    assert res.code == 0, res
+    data = json.loads(res.out)
+    assert 0.0 < data["conversion"]["point"] < 1.0
+    assert sum(data["outcomes"].values()) + sum(n["dropoff"] for n in data["nodes"].values()) == pytest.approx(1.0)
+    assert sum(s["weight"] for s in data["segments"]) == pytest.approx(1.0)
