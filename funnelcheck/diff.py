@@ -16,6 +16,7 @@ from typing import Any, Callable
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError
 from funnelcheck.model import Edge, Graph, Parameter, Registry
 from funnelcheck.registry import Loaded
+from funnelcheck.statespace import OTHER
 
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 
@@ -60,11 +61,12 @@ class Change:
 
 @dataclass(frozen=True)
 class SegmentDelta:
-    context: dict
+    context: dict  # key -> value, or OTHER ('*') for a class of several values
     weight: float
     base: float | None  # conversion at the means
     head: float | None
     delta: Delta | None
+    members: dict = field(default_factory=dict)  # for OTHER: key -> the values it stands for
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def _graph_json(g: GraphDiff) -> dict:
         "base": _summary_json(g.base), "head": _summary_json(g.head), "delta": _delta_json(g.delta),
         "changed_parameters": [_change_json(c) for c in g.changes],
         "segments": [{"context": s.context, "weight": s.weight, "base": s.base, "head": s.head,
-                      "delta": _delta_json(s.delta)} for s in g.segments],
+                      "delta": _delta_json(s.delta), **({"members": s.members} if s.members else {})}
+                     for s in g.segments],
         "edges": {e.id: {"base": e.base, "head": e.head, "changed": e.changed, "status": e.status} for e in g.edges},
         "errors": g.errors, "computed": g.computed,
     }
@@ -211,9 +214,6 @@ def deltas_of(base_draws: list, head_draws: list, base_points: list, head_points
             for bp, hp, m, lo, hi, pi in zip(base_points, head_points, means, p05, p95, better)]
 
 
-OTHER = "*"  # the engine's class of the values no parameter names (statespace.OTHER)
-
-
 def _value_sets(seg, universe: dict[str, frozenset]) -> dict[str, frozenset]:
     """The context values a segment stands for, per key; a key it does not split covers every value."""
     out = dict(universe)
@@ -233,10 +233,11 @@ def segment_deltas(base, head, shares: dict[str, dict[str, float]]) -> list[Segm
     if base is None or head is None:
         only = head or base
         return [SegmentDelta(dict(s.context), s.weight, s.conversion if only is base else None,
-                             s.conversion if only is head else None, None) for s in only.segments]
+                             s.conversion if only is head else None, None, dict(s.members)) for s in only.segments]
     same = {tuple(sorted(s.context.items())): s for s in base.segments}
     if len(same) == len(head.segments) and all(tuple(sorted(h.context.items())) in same for h in head.segments):
-        pairs = [(same[tuple(sorted(h.context.items()))], h, dict(h.context), h.weight) for h in head.segments]
+        pairs = [(same[tuple(sorted(h.context.items()))], h, dict(h.context), h.weight, dict(h.members))
+                 for h in head.segments]
     else:
         keys = {k for s in (*base.segments, *head.segments) for k in s.context}
         universe = {k: frozenset(shares.get(k, {})) for k in keys}
@@ -251,12 +252,13 @@ def segment_deltas(base, head, shares: dict[str, dict[str, float]]) -> list[Segm
                     for k, values in cell.items():
                         weight *= sum(shares.get(k, {}).get(v, 0.0) for v in values)
                     context = {k: next(iter(v)) if len(v) == 1 else OTHER for k, v in sorted(cell.items())}
-                    pairs.append((b, h, context, weight))
+                    members = {k: sorted(v) for k, v in sorted(cell.items()) if len(v) > 1}
+                    pairs.append((b, h, context, weight, members))
     pairs = [p for p in pairs if p[3] > 0]
     deltas = deltas_of([b.draws for b, *_ in pairs], [h.draws for _, h, *_ in pairs],
                        [b.conversion for b, *_ in pairs], [h.conversion for _, h, *_ in pairs])
-    out = [SegmentDelta(context, weight, b.conversion, h.conversion, d)
-           for (b, h, context, weight), d in zip(pairs, deltas)]
+    out = [SegmentDelta(context, weight, b.conversion, h.conversion, d, members)
+           for (b, h, context, weight, members), d in zip(pairs, deltas)]
     out.sort(key=lambda s: (-s.weight, sorted(s.context.items())))
     return out
 

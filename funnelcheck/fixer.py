@@ -48,7 +48,7 @@ def format_text(text: str, kind: str) -> str:
                 edits += _sort_pairs(body, value)
             elif key.value == "visited_filter" and isinstance(value, yaml.SequenceNode):
                 edits += _sort_items(body, value)
-    _references(root, False, edits, set())
+    _references(root, edits, set(), body)
     if not edits:
         return text
     new = _apply(body, edits)
@@ -158,31 +158,44 @@ def _permute_lines(text: str, starts: list[int], ends: list[int], order: list[in
     return [_Edit(bounds[0], bounds[-1], joined)]
 
 
-def _references(node, flow: bool, edits: list[_Edit], seen: set) -> None:
+def _references(node, edits: list[_Edit], seen: set, text: str) -> None:
     """Every string scalar that is a reference, re-printed canonically in its own quoting style."""
     if id(node) in seen:  # an alias: its node was visited already (and a bomb is not expanded)
         return
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
-        if node.tag == _STR and node.style in (None, "'", '"') and looks_like_reference(node.value):
+        style = node.style or None  # the C parser says '' for plain
+        if node.tag == _STR and style in (None, "'", '"') and looks_like_reference(node.value):
             try:
                 canonical = format_reference(parse_reference(node.value))
             except ReferenceError:
                 return  # not ours to fix; resolve/validate report what is wrong with it
             if canonical != node.value:
-                edits.append(_Edit(node.start_mark.index, node.end_mark.index, _scalar(canonical, node.style, flow)))
+                edits.append(_Edit(_scalar_start(text, node.start_mark.index), node.end_mark.index,
+                                   _scalar(canonical, style)))
         return
-    inner = flow or bool(node.flow_style)
     children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
     for child in children:
-        _references(child, inner, edits, seen)
+        _references(child, edits, seen, text)
 
 
-def _scalar(value: str, style: str | None, flow: bool) -> str:
+def _scalar_start(text: str, pos: int) -> int:
+    """Where the scalar itself starts: a node's mark includes its anchor (`&a`) and tag (`!!str`)."""
+    while text[pos] in "&!":
+        while not text[pos].isspace():
+            pos += 1
+        while text[pos] in " \t":
+            pos += 1
+    return pos
+
+
+def _scalar(value: str, style: str | None) -> str:
     if style == '"':
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if style is None and not (flow and "," in value):
-        return value  # a canonical reference is a safe plain scalar in block context
+    if style is None:
+        # A canonical reference is a safe plain scalar: it starts with 'e', has no ': ' or ' #',
+        # and holds a comma only where the input held one (which a plain flow scalar cannot).
+        return value
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import pygit2
 
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError, UsageError
-from funnelcheck.registry import Loaded, ParseCache, Project, load, parse_config
+from funnelcheck.parsecache import ParseCache
+from funnelcheck.registry import Loaded, Project, load, load_config, parse_config
 from funnelcheck.sources import SourceFile, display_path
 
 SHALLOW_HINT = "the clone is shallow: fetch with full history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
@@ -30,6 +31,7 @@ class Revision(NamedTuple):
     registry_display: str  # how findings name the registry folder (as for the work tree)
     config_subpath: str | None = None  # funnelcheck.yaml relative to the repository root, if the project has one
     config_display: str | None = None
+    config_outside: Path | None = None  # a funnelcheck.yaml outside the repository: read from disk
 
     @property
     def short(self) -> str:
@@ -125,6 +127,8 @@ def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
         obj = repo.revparse_single(rev)
         return obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        if repo.head_is_unborn:
+            raise UsageError(f"unknown revision '{rev}': the repository has no commits yet") from exc
         if repo.is_shallow:
             raise UsageError(f"unknown revision '{rev}' ({SHALLOW_HINT})") from exc
         raise UsageError(f"unknown revision '{rev}': no branch, tag or commit of that name") from exc
@@ -146,14 +150,14 @@ def open_revision(project: Project, rev: str, repo: pygit2.Repository | None = N
     repo = repo or open_repository(project)
     commit = resolve_commit(repo, rev)
     reg = _relative_to_workdir(repo, project.registry, "registry folder")
-    config = None
+    config, outside = None, None
     if project.config_path is not None:
         try:
             config = _relative_to_workdir(repo, project.config_path, "config file")
         except UsageError:
-            config = None  # a config outside the repository is read from disk
+            outside = project.config_path  # not versioned with the registry: every revision uses it
     return Revision(repo, commit, rev, reg, display_path(project.registry), config,
-                    display_path(project.config_path) if config is not None else None)
+                    display_path(project.config_path) if config is not None else None, outside)
 
 
 def blob_cache(project: Project) -> ParseCache:
@@ -170,7 +174,7 @@ def registry_exists(revision: Revision) -> bool:
 
 def load_tree(revision: Revision, cache: ParseCache) -> Loaded:
     """Load the registry (and funnelcheck.yaml) as they are in the revision's commit."""
-    config, config_findings, config_doc = None, [], None
+    config, config_findings = None, []
     if revision.config_subpath is not None:
         try:
             entry = revision.commit.tree[revision.config_subpath]
@@ -178,12 +182,13 @@ def load_tree(revision: Revision, cache: ParseCache) -> Loaded:
             entry = None
         if entry is not None and entry.filemode != pygit2.GIT_FILEMODE_TREE:
             config, config_findings = parse_config(revision.config_display, revision.repo[entry.id].data, cache)
-            config_doc = config.where.doc if config is not None and config.where is not None else None
+    elif revision.config_outside is not None:
+        config, config_findings = load_config(revision.config_outside, cache)
     source = GitTreeSource(revision.repo, revision.commit, revision.registry_subpath, revision.registry_display)
     loaded = load(source, config, cache)
     loaded.findings[:0] = config_findings
-    if config_doc is not None:
-        loaded.docs[config.path] = config_doc
+    if config is not None and config.where is not None:
+        loaded.docs[config.path] = config.where.doc
     return loaded
 
 
@@ -191,7 +196,7 @@ def load_revision(project: Project, rev: str) -> Loaded:
     """The project's registry at `rev`, read from the object database; what `--rev` runs."""
     revision = open_revision(project, rev)
     if not registry_exists(revision):
-        where = revision.registry_subpath or "the repository root"
-        raise FunnelcheckError(f"there is no registry folder {where}/ at revision '{rev}' (commit {revision.short})")
+        raise FunnelcheckError(f"there is no registry folder {revision.registry_subpath}/ at revision '{rev}' "
+                               f"(commit {revision.short})")
     return load_tree(revision, blob_cache(project))
 

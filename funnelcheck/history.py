@@ -24,7 +24,8 @@ import pygit2
 
 from funnelcheck.findings import ERROR
 from funnelcheck.model import Estimate
-from funnelcheck.registry import ParseCache, load
+from funnelcheck.parsecache import ParseCache
+from funnelcheck.registry import load
 from funnelcheck.sources import SourceFile
 
 PARAMETERS = "parameters"
@@ -92,7 +93,7 @@ class _Locator:
         hit = self.by_commit.get(commit_id, False)
         if hit is not False:
             return hit
-        tree = self.repo[commit_id].tree
+        tree = self.repo.get(commit_id).tree  # `get` skips pygit2's Python-level __getitem__
         found = None
         if self.hint is not None:
             try:
@@ -162,6 +163,7 @@ class HistoryCache(ParseCache):
 
 
 def history_cache(state_dir) -> HistoryCache:
+    """The project's cache of parsed historic blobs, under `.funnelcheck/cache/`."""
     return HistoryCache(state_dir / "cache" / "history-parse.pickle")
 
 

@@ -99,7 +99,7 @@ def _nodes_needed_ahead(graph: Graph, needs: dict[str, frozenset[str]], relevant
     ahead = {n.id: set() for n in graph.nodes}
     preds: dict[str, set[str]] = {n.id: set() for n in graph.nodes}
     for e in graph.edges:
-        ahead.setdefault(e.source, set()).update(needs.get(e.id, ()) & relevant)
+        ahead.setdefault(e.source, set()).update(needs.get(e.id, frozenset()) & relevant)
         preds.setdefault(e.target, set()).add(e.source)
     work = deque(ahead)
     while work:  # sets only grow, bounded by `relevant`: this terminates, cycles included

@@ -78,10 +78,11 @@ def shop_registry(add: float = 0.5, checkout: float = 0.4, google: float | None 
 class GitCli:
     """A repository driven by the git command line, as a user would."""
 
-    def __init__(self, path: Path, branch: str = "main"):
+    def __init__(self, path: Path, branch: str = "main", init: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.git("init", "-q", "-b", branch)
+        if init:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.git("init", "-q", "-b", branch)
 
     def git(self, *args: str, env: dict | None = None) -> str:
         full_env = {**os.environ, **GIT_ENV, **(env or {})}

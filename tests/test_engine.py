@@ -132,45 +132,61 @@ def test_visited_condition_inside_a_cycle():
     assert r.nodes["pricing"].visits == pytest.approx(1 + later)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_cycles_match_a_dense_solve(seed):
+def random_funnel(seed: int, stdev: float = 0.0):
+    """A random funnel with many back and sideways edges (big strongly connected parts), pages
+    that can only drop off or fail (dead ends), and sometimes a page that reloads itself.
+    Returns the graph, its node names and {(from, to): probability}."""
     rng = np.random.default_rng(seed)
     n_pages = int(rng.integers(4, 12))
     pages = [f"n{i}" for i in range(n_pages)]
-    names = pages + ["win", "lose"]
+    names = pages + ["dead", "win", "lose"]
     nodes = {p: {} for p in pages}
     nodes["n0"] = {"entry": 2}
     nodes["n1"] = {"entry": 1}
-    nodes["win"], nodes["lose"] = {"outcome": "success"}, {"outcome": "failure"}
-    pairs = {(f"n{i}", f"n{i + 1}") for i in range(n_pages - 1)} | {(pages[-1], "win")}
-    for _ in range(3 * n_pages):  # many back and sideways edges: big strongly connected parts
+    nodes["dead"], nodes["win"], nodes["lose"] = {}, {"outcome": "success"}, {"outcome": "failure"}
+    pairs = {(f"n{i}", f"n{i + 1}") for i in range(n_pages - 1)} | {(pages[-1], "win"), ("n1", "dead"),
+                                                                    ("dead", "lose"), ("dead", "dead")}
+    for _ in range(3 * n_pages):
         a, b = rng.choice(pages), rng.choice(names)
         if a != b:
             pairs.add((str(a), str(b)))
     if seed % 2:
-        pairs.add(("n2", "n2"))  # a page that reloads itself
+        pairs.add(("n2", "n2"))
     pairs = sorted(pairs)
     probs = {}
-    for a in pages:
+    for a in pages + ["dead"]:
         outs = [pr for pr in pairs if pr[0] == a]
-        w = rng.dirichlet(np.ones(len(outs))) * rng.uniform(0.6, 0.95)
+        w = rng.dirichlet(np.ones(len(outs))) * rng.uniform(0.6, 0.9)
         probs.update(zip(outs, w))
-    edges = [(f"e{i}", a, b, float(probs[(a, b)])) for i, (a, b) in enumerate(pairs)]
-    r = point(build(graph(nodes, edges)))
+    edges = [(f"e{i}", a, b, (float(probs[(a, b)]), stdev * float(probs[(a, b)]))) for i, (a, b) in enumerate(pairs)]
+    return graph(nodes, edges), names, probs
 
+
+def dense_visits(names: list[str], probs: dict, entry: dict[str, float]) -> np.ndarray:
+    """Expected visits of every node: (I - Q^T) v = entry, solved densely."""
     idx = {n: i for i, n in enumerate(names)}
     q = np.zeros((len(names), len(names)))
     for (a, b), p in probs.items():
         q[idx[a], idx[b]] += p
-    entry = np.zeros(len(names))
-    entry[idx["n0"]], entry[idx["n1"]] = 2 / 3, 1 / 3
-    visits = np.linalg.solve(np.eye(len(names)) - q.T, entry)
+    start = np.zeros(len(names))
+    for n, w in entry.items():
+        start[idx[n]] = w
+    return np.linalg.solve(np.eye(len(names)) - q.T, start)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cycles_match_a_dense_solve(seed):
+    g, names, probs = random_funnel(seed)
+    r = point(build(g))
+    visits = dense_visits(names, probs, {"n0": 2 / 3, "n1": 1 / 3})
+    idx = {n: i for i, n in enumerate(names)}
     for n in names:
         assert r.nodes[n].visits == pytest.approx(visits[idx[n]], rel=1e-9, abs=1e-12)
-        drop = 0.0 if n in ("win", "lose") else visits[idx[n]] * (1 - q[idx[n]].sum())
+        drop = 0.0 if n in ("win", "lose") else visits[idx[n]] * (1 - sum(p for (a, _), p in probs.items() if a == n))
         assert r.nodes[n].dropoff == pytest.approx(drop, rel=1e-9, abs=1e-12)
-    for eid, a, b, p in edges:
-        assert r.edges[eid].flow == pytest.approx(visits[idx[a]] * p, rel=1e-9, abs=1e-12)
+    for e in g["edges"]:
+        a, b = e["from"], e["to"]
+        assert r.edges[e["id"]].flow == pytest.approx(visits[idx[a]] * probs[(a, b)], rel=1e-9, abs=1e-12)
     assert r.conversion.point == pytest.approx(visits[idx["win"]], rel=1e-9)
     assert r.outcomes["lose"] == pytest.approx(visits[idx["lose"]], rel=1e-9, abs=1e-12)
 

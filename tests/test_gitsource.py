@@ -181,3 +181,14 @@ def test_cli_rev_on_every_reading_command(shop, cli):
     assert json.loads(res.out)["conversion"]["point"] == pytest.approx(0.5 * 0.4)
     res = cli("whatif", "shop", "--rev", "HEAD", "--format", "json", cwd=shop.path)
     assert json.loads(res.out)["conversion"]["point"] == pytest.approx(0.55 * (0.6 * 0.5 + 0.4 * 0.45))
+
+
+def test_config_outside_the_repository_is_read_from_disk(tmp_path):
+    repo = GitCli(tmp_path / "models")
+    repo.commit("registry", shop_registry())
+    outside = tmp_path / "settings" / "funnelcheck.yaml"
+    outside.parent.mkdir()
+    outside.write_text("registry: ../models/registry\nbogus: 1\n")
+    loaded = load_revision(find_project(config=str(outside)), "HEAD")
+    assert [f.code for f in loaded.findings if f.path.endswith("funnelcheck.yaml")] == ["schema"]
+    assert loaded.registry.parameters["checkout-base"].value.mean == 0.4

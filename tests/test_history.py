@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from funnelcheck.commands.history import ProgressBar
 from funnelcheck.history import parameter_history
 from gitrepos import GitCli, PyRepo, parameter, shop_registry
 
@@ -166,6 +167,24 @@ def test_progress_is_reported_and_never_printed(story, capsys):
     assert capsys.readouterr() == ("", "")
 
 
+def test_progress_bar_only_after_its_delay(capsys):
+    quiet = ProgressBar(delay=60)
+    quiet(512, 1)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+    bar = ProgressBar(delay=0)
+    bar(1024, 3)
+    bar.close()
+    assert capsys.readouterr().err == "\rhistory: 1024 commits scanned, 3 changes found\r\x1b[K"
+
+
+def test_empty_repository(tmp_path, cli):
+    GitCli(tmp_path / "empty")
+    (tmp_path / "empty" / "registry").mkdir()
+    res = cli("history", "x", cwd=tmp_path / "empty")
+    assert res.code == 2 and "the repository has no commits yet" in res.err
+
+
 # A linear history of random operations, built with pygit2; the expected rows come from replaying the
 # operations, independently of Git.
 FOLDERS = ("parameters", "parameters/a", "parameters/a/b", "parameters/c")
@@ -201,7 +220,7 @@ def test_history_replays_random_operations(tmp_path_factory, ops):
             folder = arg if op == "move" else folder
             mean = arg if op == "edit" else mean
             state = {target(): parameter("checkout-base", "checkout", mean)}
-        files = {f"registry/parameters/cart/add-to-cart-base.yaml": parameter("add-to-cart-base", "add-to-cart", arg)} \
+        files = {"registry/parameters/cart/add-to-cart-base.yaml": parameter("add-to-cart-base", "add-to-cart", arg)} \
             if op == "other" else {f"notes/{arg}.txt": f"{i}\n"} if op == "unrelated" else {}
         commit = repo.commit(f"{op} {arg}", {**files, **state}, remove=tuple(set(before) - set(state)))
         if before != state:

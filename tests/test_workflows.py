@@ -224,8 +224,7 @@ def test_impact_workflow_on_a_fork_writes_the_summary_once(fake_github, tmp_path
 
 
 def test_impact_workflow_reports_validation_errors_and_still_comments(fake_github, tmp_path, models):  # noqa: F811
-    work = GitCli.__new__(GitCli)
-    work.path = tmp_path / "author"
+    work = GitCli(tmp_path / "author", init=False)
     work.git("switch", "-q", "raise-checkout")
     work.commit("oops", {"registry/parameters/checkout/checkout-base.yaml": parameter("checkout-base", "checkout", 1.4)})
     work.git("push", "-q", str(models), "raise-checkout")

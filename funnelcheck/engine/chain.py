@@ -3,7 +3,9 @@
 The structure of a chain (which state leads to which) is fixed for a run; only the
 probabilities change between segments and Monte Carlo draws. So the structure is analysed
 once into a `Plan`, and `propagate` then pushes mass for a whole array of columns
-(segments × draws) with a few numpy operations per step, never a Python loop over columns:
+(segments × draws) with a few numpy operations per step, never a Python loop over columns.
+The plan also fixes the order of the transitions: the caller lays the probabilities out in
+`plan.order`, so that every step reads a contiguous slice (a view, not a copy).
 
 - The strongly connected components of the state graph, ordered by the longest path of
   their condensation, give *levels*: every state of a level receives mass only from earlier
@@ -19,10 +21,11 @@ once into a `Plan`, and `propagate` then pushes mass for a whole array of column
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 
 class NotAbsorbing(ArithmeticError):
@@ -41,15 +44,13 @@ class Step:
     CSR kernel adds whole rows of columns, several times faster than `np.add.reduceat`.
     """
 
-    t: np.ndarray  # transition indices
+    t: np.ndarray | slice  # transition ids; in a finished plan, their slice of `Plan.order`
     src: np.ndarray  # source of each transition (global or component-local index)
     targets: np.ndarray  # the distinct targets
-    gather: object  # scipy CSR matrix (len(targets) × len(t)) of ones
+    gather: object  # scipy CSR matrix (len(targets) × transitions) of ones
 
     @classmethod
     def of(cls, t, src, tgt) -> "Step":
-        from scipy.sparse import csr_matrix
-
         t, src, tgt = (np.asarray(a, dtype=np.intp) for a in (t, src, tgt))
         order = np.argsort(tgt, kind="stable")  # rows of the matrix are then runs of columns
         t, src, tgt = t[order], src[order], tgt[order]
@@ -59,10 +60,18 @@ class Step:
                             shape=(len(targets), len(t)))
         return cls(t, src, targets, gather)
 
+    @property
+    def size(self) -> int:
+        return len(self.src)
+
     def sum(self, contributions: np.ndarray) -> np.ndarray:
-        """Per target, the sum of its transitions' rows of `contributions` (len(t), ...)."""
-        flat = contributions.reshape(len(self.t), -1)
+        """Per target, the sum of its transitions' rows of `contributions` (one row per transition)."""
+        flat = contributions.reshape(contributions.shape[0], -1)
         return (self.gather @ flat).reshape(len(self.targets), *contributions.shape[1:])
+
+    def placed(self, start: int) -> "Step":
+        """The same step reading rows start .. start + size of the probabilities."""
+        return replace(self, t=slice(start, start + self.size))
 
 
 @dataclass(frozen=True)
@@ -88,38 +97,32 @@ class Plan:
     entry_states: np.ndarray
     entry_weights: np.ndarray
     levels: tuple[Level, ...]
+    order: np.ndarray  # the caller's transition indices, in the order `propagate` reads them
 
     @property
     def working_rows(self) -> int:
         """Rows of columns that `propagate` holds at its peak: visits plus one step's temporaries."""
         peak = 0
         for lv in self.levels:
-            peak = max(peak, 3 * len(lv.inflow.t))
+            peak = max(peak, 2 * lv.inflow.size)
             for b in lv.blocks:
                 width = len(b.feedback) + 1
-                steps = max((len(s.t) for s in (*b.steps, b.closing)), default=0)
+                steps = max((s.size for s in (*b.steps, b.closing)), default=0)
                 peak = max(peak, width * (len(b.states) + 3 * steps))
         return self.n + peak
 
 
-def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float],
-              ids: np.ndarray | None = None) -> Plan:
-    """Analyse the structure of a chain with `n` states and transitions src[i] → tgt[i].
-
-    `ids` names the transitions in the plan's steps (what `probs` is asked for); default i.
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
+def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float]) -> Plan:
+    """Analyse the structure of a chain with `n` states and transitions src[i] → tgt[i]."""
     src = np.asarray(src, dtype=np.intp)
     tgt = np.asarray(tgt, dtype=np.intp)
     if n == 0:
-        return Plan(0, np.zeros(0, np.intp), np.zeros(0), ())
+        return Plan(0, np.zeros(0, np.intp), np.zeros(0), (), np.zeros(0, np.intp))
     adj = csr_matrix((np.ones(len(src)), (src, tgt)), shape=(n, n))
     n_comp, comp = connected_components(adj, directed=True, connection="strong")
     level = _levels(n_comp, comp[src], comp[tgt])
     sizes = np.bincount(comp, minlength=n_comp)
-    t_all = np.arange(len(src)) if ids is None else np.asarray(ids, dtype=np.intp)
+    t_all = np.arange(len(src))
     state_level = level[comp]
     cross = comp[src] != comp[tgt]
     levels = []
@@ -137,20 +140,40 @@ def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float
         levels.append(Level(Step.of(t_all[ext], src[ext], tgt[ext]),
                             Step.of(t_all[loops], src[loops], tgt[loops]), blocks))
     weights = np.array([entries[k] for k in sorted(entries)], dtype=float)
-    return Plan(n, np.array(sorted(entries), dtype=np.intp), weights, tuple(levels))
+    return _placed(Plan(n, np.array(sorted(entries), dtype=np.intp), weights, tuple(levels), np.zeros(0, np.intp)))
 
 
-def propagate(plan: Plan, probs: Callable[[np.ndarray], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-    """Expected visits of every state, shape (n, *shape).
+def _placed(plan: Plan) -> Plan:
+    """Lay the transitions out in the order `propagate` reads them; steps then read slices."""
+    order: list[np.ndarray] = []
+    count = 0
 
-    `probs(t)` returns the probabilities of transitions `t` for every column: (len(t), *shape).
+    def place(step: Step) -> Step:
+        nonlocal count
+        order.append(step.t)
+        count += step.size
+        return step.placed(count - step.size)
+
+    levels = []
+    for lv in plan.levels:
+        inflow, loops = place(lv.inflow), place(lv.loops)
+        blocks = tuple(replace(b, steps=tuple(place(s) for s in b.steps), closing=place(b.closing)) for b in lv.blocks)
+        levels.append(Level(inflow, loops, blocks))
+    return replace(plan, levels=tuple(levels), order=np.concatenate(order) if order else np.zeros(0, np.intp))
+
+
+def propagate(plan: Plan, probs: np.ndarray) -> np.ndarray:
+    """Expected visits of every state, shape (n, *columns).
+
+    `probs` holds the transitions' probabilities in `plan.order`: (len(plan.order), *columns).
     """
+    shape = probs.shape[1:]
     visits = np.zeros((plan.n, *shape))
     visits[plan.entry_states] = plan.entry_weights.reshape(-1, *(1,) * len(shape))
     for level in plan.levels:
-        _push(visits, visits, level.inflow, probs(level.inflow.t) if len(level.inflow.t) else None)
-        if len(level.loops.t):
-            stay = level.loops.sum(probs(level.loops.t))
+        _push(visits, visits, level.inflow, probs)
+        if level.loops.size:
+            stay = level.loops.sum(probs[level.loops.t])
             if np.any(stay >= 1.0):
                 raise NotAbsorbing(level.loops.targets)
             visits[level.loops.targets] /= 1.0 - stay
@@ -159,10 +182,11 @@ def propagate(plan: Plan, probs: Callable[[np.ndarray], np.ndarray], shape: tupl
     return visits
 
 
-def _push(dst: np.ndarray, source: np.ndarray, step: Step, p: np.ndarray | None, extra_axes: int = 0) -> None:
+def _push(dst: np.ndarray, source: np.ndarray, step: Step, probs: np.ndarray, extra_axes: int = 0) -> None:
     """dst[target] += Σ p(t) · source[src(t)] over the step's transitions."""
-    if p is None:
+    if not step.size:
         return
+    p = probs[step.t]
     if extra_axes:
         p = p.reshape(p.shape[0], *(1,) * extra_axes, *p.shape[1:])
     dst[step.targets] += step.sum(source[step.src] * p)
@@ -176,9 +200,9 @@ def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...]
     coef[block.feedback, 0] = 0.0
     coef[block.feedback, 1 + np.arange(k)] = 1.0
     for step in block.steps:
-        _push(coef, coef, step, probs(step.t), extra_axes=1)
+        _push(coef, coef, step, probs, extra_axes=1)
     back = np.zeros((k, k + 1, *shape))
-    _push(back, coef, block.closing, probs(block.closing.t), extra_axes=1)
+    _push(back, coef, block.closing, probs, extra_axes=1)
     # x = b + back_const + back_coef · x  →  (I − back_coef) x = b + back_const
     lhs = -np.moveaxis(back[:, 1:], (0, 1), (-2, -1))
     lhs[..., np.arange(k), np.arange(k)] += 1.0

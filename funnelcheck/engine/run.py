@@ -18,6 +18,8 @@ from itertools import product
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order
 
 from funnelcheck.engine import chain
 from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
@@ -221,7 +223,7 @@ def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segm
             f"{_query_text(state.query_visited(), segs[s])}: run funnelcheck validate")
     plan = chain.make_plan(len(sg.states), src, tgt, sg.entries)
     try:
-        visits = chain.propagate(plan, lambda t: probs[t], (len(segs),))
+        visits = chain.propagate(plan, probs[plan.order])
     except chain.NotAbsorbing as exc:
         raise _closed_cycle(graph, sg, exc.states) from None
     absorbed = _outcome_mask(graph, sg, ("success", "failure"))
@@ -265,45 +267,50 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     for i in np.unique(index):
         slot = table.slots[i]
         values[i] = draws(slot.estimate, keys[slot].stream, seed, samples)
-    leaving = chain.Step.of(np.arange(len(out)), src[out], src[out])  # sums each live state's out-probabilities
-    row = np.searchsorted(leaving.targets, src[out])
     sub = np.flatnonzero(live)
     local = np.full(len(sg.states), -1, dtype=np.intp)
     local[sub] = np.arange(len(sub))
     inner = np.flatnonzero(live[tgt[out]])  # rows of `out` between live states: what the plan pushes
     plan = chain.make_plan(len(sub), local[src[out][inner]], local[tgt[out][inner]],
-                           {int(local[i]): w for i, w in entries.items()}, ids=inner)
+                           {int(local[i]): w for i, w in entries.items()})
+    # Rows in the plan's order, then the transitions into dead states (they only share out-sums).
+    rows = np.concatenate([inner[plan.order], np.flatnonzero(~live[tgt[out]])])
+    index = index[rows]
+    sources, row_source = np.unique(src[out][rows], return_inverse=True)
+    leaving = csr_matrix((np.ones(len(rows)), (row_source, np.arange(len(rows)))), shape=(len(sources), len(rows)))
     goal = local[np.flatnonzero(success & live)]
-    per_chunk = max(1, min(len(segs), CHUNK_BYTES // (8 * samples * (plan.working_rows + len(out)))))
+    # Work in chunks of (segments × draws) columns small enough to stay in the processor's
+    # cache: whole segments when several fit, else slices of one segment's draws.
+    width = max(1, CHUNK_BYTES // (8 * (plan.working_rows + len(rows))))
+    per_chunk, span = (max(1, min(len(segs), width // samples)), samples) if width >= samples else (1, width)
     scaled = 0
     if progress:
         progress(0, len(segs))
     for a in range(0, len(segs), per_chunk):
-        probs = values[index[:, a:a + per_chunk]]  # (len(out), segments in the chunk, samples)
-        total = leaving.sum(probs)
-        over = total > 1.0
-        if over.any():
-            # Independent Beta draws ignore that a state's out-probabilities share one unit of
-            # mass; validation guarantees the means fit, not every draw. Scale those draws to 1.
-            scaled += int(over.sum())
-            probs /= np.maximum(total, 1.0)[row]
-        try:
-            visits = chain.propagate(plan, lambda t: probs[t], probs.shape[1:])
-        except chain.NotAbsorbing as exc:
-            raise _closed_cycle(graph, sg, sub[exc.states]) from None
-        seg_draws[a:a + per_chunk] = visits[goal].sum(axis=0)
+        for b in range(0, samples, span):
+            probs = values[index[:, a:a + per_chunk], b:b + span]  # (rows, segments, draws) of the chunk
+            total = (leaving @ probs.reshape(len(rows), -1)).reshape(len(sources), *probs.shape[1:])
+            over = total > 1.0
+            if over.any():
+                # Independent Beta draws ignore that a state's out-probabilities share one unit of
+                # mass; validation guarantees the means fit, not every draw. Scale those draws to 1.
+                scaled += int(over.sum())
+                hit = np.flatnonzero(over.reshape(len(sources), -1).any(axis=1)[row_source])
+                probs[hit] /= np.maximum(total[row_source[hit]], 1.0)
+            try:
+                visits = chain.propagate(plan, probs[:len(plan.order)])
+            except chain.NotAbsorbing as exc:
+                raise _closed_cycle(graph, sg, sub[exc.states]) from None
+            seg_draws[a:a + per_chunk, b:b + span] = visits[goal].sum(axis=0)
         if progress:
             progress(min(a + per_chunk, len(segs)), len(segs))
     if not np.all(np.isfinite(seg_draws)):
         raise _closed_cycle(graph, sg, sub)
-    return weights @ seg_draws, seg_draws, scaled / max(1, len(leaving.targets) * len(segs) * samples)
+    return weights @ seg_draws, seg_draws, scaled / max(1, len(sources) * len(segs) * samples)
 
 
 def _reaches(n: int, src: np.ndarray, tgt: np.ndarray, goal: np.ndarray) -> np.ndarray:
     """States from which some goal state can be reached."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
     if not goal.any():
         return np.zeros(n, dtype=bool)
     # Reverse edges plus a virtual root (index n) pointing at every goal state.

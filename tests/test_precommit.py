@@ -1,0 +1,101 @@
+"""The hooks through the real pre-commit framework: `pre-commit try-repo` on a temp Git repository.
+
+pre-commit clones the hook repository and pip-installs it into an environment of its own, as
+it does for users. The hook repository is a committed snapshot of this working tree (tracked
+files plus untracked, not ignored ones), so the test sees the code as it is now, committed or
+not. PRE_COMMIT_HOME is one temp folder per test session: the environment is built once.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "funnelcheck tests", "GIT_AUTHOR_EMAIL": "tests@example.com",
+           "GIT_COMMITTER_NAME": "funnelcheck tests", "GIT_COMMITTER_EMAIL": "tests@example.com",
+           "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = dict(os.environ, **GIT_ENV, HOME=str(cwd))  # no user or system git config leaks in
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory) -> Path:
+    """A one-commit Git repository holding this working tree as it is now."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    dest = tmp_path_factory.mktemp("funnelcheck-snapshot")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():  # a tracked file deleted in the work tree is not part of the snapshot
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "snapshot")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def try_repo(project: Path, hook_repo: Path, home: Path, hook: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PRE_COMMIT", "VIRTUAL_ENV"))}
+    env.update(GIT_ENV, PRE_COMMIT_HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1", PRE_COMMIT_COLOR="never")
+    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), hook, "--all-files"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def test_the_validate_hook_passes_a_good_registry_and_fails_a_bad_one(tmp_path, hook_repo, pre_commit_home):
+    project = tmp_path / "models"
+    shutil.copytree(REPO / "registry", project / "registry")
+    shutil.copy(REPO / "funnelcheck.yaml", project / "funnelcheck.yaml")
+    (project / ".gitignore").write_text(".funnelcheck/\n")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "good registry")
+
+    good = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-validate")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "funnelcheck validate" in good.stdout and "Passed" in good.stdout
+
+    bad_file = project / "registry" / "parameters" / "checkout" / "checkout-base.yaml"
+    text = bad_file.read_text()
+    bad_file.write_text(text.replace(text[text.index("mean:"):].split(",")[0], "mean: 1.55"))
+    git(project, "commit", "-q", "-am", "an impossible checkout rate")
+    bad = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-validate")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "Failed" in bad.stdout
+    assert "registry/parameters/checkout/checkout-base.yaml:" in bad.stdout
+    assert "error[probability-range]: mean 1.55 is not a probability" in bad.stdout
+
+
+def test_the_format_hook_fixes_and_then_passes(tmp_path, hook_repo, pre_commit_home):
+    project = tmp_path / "models"
+    shutil.copytree(REPO / "registry", project / "registry")
+    target = project / "registry" / "parameters" / "unsorted.yaml"
+    target.write_text("id: unsorted\nedge: signup\ncontext_filter: {device: mobile, channel: organic}\n"
+                      "visited_filter: [pricing, features]\nvalue: {mean: 0.2, stdev: 0.05}\n")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "unsorted filters")
+
+    first = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-format")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "reformatted registry/parameters/unsorted.yaml" in first.stdout
+    assert "context_filter: {channel: organic, device: mobile}\nvisited_filter: [features, pricing]\n" in target.read_text()
+    git(project, "add", "-A")
+    second = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-format")
+    assert second.returncode == 0, second.stdout + second.stderr
