@@ -183,19 +183,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench engine")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--baseline-pairs", type=int, default=10, help="(segment, draw) pairs the baseline solves")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each engine measurement (the median counts)")
     args = parser.parse_args(argv)
     registry = synthetic_registry()
     graph = registry.graphs[GRAPH]
     run_whatif(registry, GRAPH, samples=1)  # warm-up: imports and first-call costs
-    point_times = []
-    for _ in range(3):
+    point_times, mc_times = [], []
+    for _ in range(args.repeat):
         t0 = time.perf_counter()
-        result = run_whatif(registry, GRAPH, samples=1)
+        run_whatif(registry, GRAPH, samples=1)
         point_times.append(time.perf_counter() - t0)
-    t_point = float(np.median(point_times))
-    t0 = time.perf_counter()
-    result = run_whatif(registry, GRAPH, samples=args.samples, seed=0)
-    t_mc = time.perf_counter() - t0
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        result = run_whatif(registry, GRAPH, samples=args.samples, seed=0)
+        mc_times.append(time.perf_counter() - t0)
+    t_point, t_mc = float(np.median(point_times)), float(np.median(mc_times))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     full = build_state_graph(registry, graph)
     n_segments = len(result.segments)
@@ -218,8 +220,10 @@ def main(argv: list[str]) -> int:
     t_small = setup_small + per_pair_small * n_segments * args.samples
     ratio = t_base / t_mc
     checks = [
-        ("point estimate", f"{t_point:.3f} s", t_point < TARGETS["point"], f"< {TARGETS['point']} s"),
-        (f"Monte Carlo, {args.samples} draws", f"{t_mc:.3f} s", t_mc < TARGETS["mc"], f"< {TARGETS['mc']} s"),
+        ("point estimate (run_whatif with 1 draw)", f"{t_point:.3f} s", t_point < TARGETS["point"],
+         f"< {TARGETS['point']} s; median of {' '.join(f'{t:.3f}' for t in point_times)}"),
+        (f"Monte Carlo, {args.samples} draws (whole run)", f"{t_mc:.3f} s", t_mc < TARGETS["mc"],
+         f"< {TARGETS['mc']} s; median of {' '.join(f'{t:.3f}' for t in mc_times)}"),
         ("baseline (dense solve per segment per draw)", f"{t_base:.1f} s", None,
          f"setup {setup:.2f} s + {per_pair * 1000:.1f} ms per pair (measured on {len(pairs)}) "
          f"x {n_segments} segments x {args.samples} draws"),

@@ -94,14 +94,14 @@ def generate(out: Path, parameters: int = 5000, graphs: int = 20, seed: int = 1)
             primary = rng.choice(list(CONTEXTS))
             bases = [0.75 / len(out_edges) * rng.uniform(0.8, 1.2) for _ in out_edges]
             total = sum(bases)
-            splits = []  # per edge: {value: multiplier}, the weighted multipliers summing to 1 per value
-            raw = {v: [rng.uniform(0.5, 1.5) for _ in out_edges] for v in CONTEXTS[primary]}
-            for v, ws in raw.items():
+            # Per value of the primary key, one multiplier per edge, scaled so the node's total stays put.
+            weights = {v: [rng.uniform(0.5, 1.5) for _ in out_edges] for v in CONTEXTS[primary]}
+            for v, ws in weights.items():
                 scale = total / sum(b * w for b, w in zip(bases, ws))
-                raw[v] = [w * scale for w in ws]
+                weights[v] = [w * scale for w in ws]
             for i, (e_id, s, t) in enumerate(out_edges):
                 base = round(bases[i], 4)
-                split = {v: raw[v][i] for v in CONTEXTS[primary]}
+                split = {v: weights[v][i] for v in CONTEXTS[primary]}
                 others = rng.sample([k for k in CONTEXTS if k != primary], 2)
                 visited = rng.choice(ancestors[s]) if rng.random() < 0.6 and ancestors[s] else None
                 inline = rng.random() < 0.25

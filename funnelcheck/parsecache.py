@@ -38,6 +38,7 @@ class ParseCache:
         self.seen: set = set()  # display paths stamped in this run
         self.salt = f"{__version__}:{schema.schemas_fingerprint()}"
         self._changed: set[int] = set()  # shards to rewrite
+        self._shards: list[tuple[dict, dict]] = [({}, {}) for _ in range(self.SHARDS)]  # what each holds
         self._indexed = False  # the index on disk matches this cache
         if path is not None:
             self._load()
@@ -50,7 +51,9 @@ class ParseCache:
         self.used.add(key)
         self.entries[key] = value
         self.dirty = True
-        self._changed.add(_shard(key[1]))
+        i = _shard(key[1])
+        self._shards[i][0][key] = value
+        self._changed.add(i)
 
     def content_key(self, sf: SourceFile) -> tuple[str, bytes | None]:
         """The file's content key, and its bytes when they had to be read to get it."""
@@ -64,8 +67,10 @@ class ParseCache:
         raw = sf.read()
         key = content_key(raw)
         if sf.stamp is not None:
-            self.stamps[sf.display] = (sf.stamp, key, time.time_ns())
-            self._changed.add(_shard(sf.display))
+            self.stamps[sf.display] = stamp = (sf.stamp, key, time.time_ns())
+            i = _shard(sf.display)
+            self._shards[i][1][sf.display] = stamp
+            self._changed.add(i)
         return key, raw
 
     def save(self) -> None:
@@ -73,31 +78,19 @@ class ParseCache:
         if self.path is None:
             return
         for k in [k for k in self.entries if k not in self.used]:
-            self._changed.add(_shard(k[1]))
-            del self.entries[k]
+            i = _shard(k[1])
+            del self.entries[k], self._shards[i][0][k]
+            self._changed.add(i)
         for d in [d for d in self.stamps if d not in self.seen]:
-            self._changed.add(_shard(d))
-            del self.stamps[d]
+            i = _shard(d)
+            del self.stamps[d], self._shards[i][1][d]
+            self._changed.add(i)
         if not self._changed and self._indexed:
             return
-        shards: dict[int, tuple[dict, dict]] = {i: ({}, {}) for i in self._changed}
-        shard_of: dict[str, int] = {}  # one checksum per file, not per entry and stamp
-        for k, v in self.entries.items():
-            i = shard_of.get(k[1])
-            if i is None:
-                i = shard_of[k[1]] = _shard(k[1])
-            if i in shards:
-                shards[i][0][k] = v
-        for d, v in self.stamps.items():
-            i = shard_of.get(d)
-            if i is None:
-                i = shard_of[d] = _shard(d)
-            if i in shards:
-                shards[i][1][d] = v
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            for i, data in shards.items():
-                _write(self._shard_path(i), data)
+            for i in sorted(self._changed):
+                _write(self._shard_path(i), self._shards[i])
             if not self._indexed:
                 _write(self.path, (self.salt, self.SHARDS))
         except OSError:
@@ -125,6 +118,7 @@ class ParseCache:
             except Exception:  # a missing or corrupt shard is rebuilt
                 self._changed.add(i)
                 continue
+            self._shards[i] = (entries, stamps)
             self.entries.update(entries)
             self.stamps.update(stamps)
 

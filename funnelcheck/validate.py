@@ -71,7 +71,7 @@ CODES = {
 def validate(loaded: Loaded) -> list[Finding]:
     """Every finding for a loaded registry: the loader's and the semantic ones, sorted, no duplicates."""
     registry = loaded.registry
-    ctx = _Context.of(loaded)
+    ctx = _Context(loaded)
     found: list[Finding] = list(loaded.findings)
     found += check_shares(registry)
     found += check_parameters(ctx)
@@ -79,25 +79,15 @@ def validate(loaded: Loaded) -> list[Finding]:
     for graph in sorted(registry.graphs.values(), key=lambda g: g.id):
         found += check_graph(graph)
         found += check_bases(ctx, graph)
-        view = ctx.view(graph)
-        found += check_outgoing_sums(view)
+        found += check_outgoing_sums(ctx, graph)
     found += check_ties(ctx)
     found += check_config(registry)
     found += check_credentials(registry)
     return sorted(set(found), key=sort_key)
 
 
-class _View(NamedTuple):
-    """One graph with only its own parameters, and what resolution needs for it."""
-
-    graph: Graph
-    registry: Registry
-    resolver: Resolver
-    visited_at: dict[str, set[frozenset[str]]]  # node -> query visited sets of its reachable states
-
-
 class _Context:
-    """Indexes shared by the checks, built once per run."""
+    """Indexes shared by the checks, built once per run; the costly ones only when a check needs them."""
 
     def __init__(self, loaded: Loaded):
         self.registry = registry = loaded.registry
@@ -120,28 +110,37 @@ class _Context:
                 if kind:
                     self.failed_kinds.add(kind)
                     self.failed_stems.add(rel.rsplit("/", 1)[-1].rsplit(".", 1)[0])
-        self._views: dict[str, _View] = {}
+        self._visited_at: dict[str, dict[str, set[frozenset[str]]]] = {}
 
-    @classmethod
-    def of(cls, loaded: Loaded) -> "_Context":
-        return cls(loaded)
+    def resolver(self, graph: Graph, edge_ids: Iterable[str]) -> Resolver:
+        """A resolver for some edges of one graph, built from just their parameters."""
+        params = {p.id: p for e_id in edge_ids for p in self.by_edge.get(e_id, ())}
+        sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
+        return Resolver(sub, graph)
 
-    def view(self, graph: Graph) -> _View:
-        """The graph's own registry (its edges' parameters only), resolver and reachable states."""
-        if graph.id not in self._views:
-            params = {p.id: p for e_id in dict.fromkeys(e.id for e in graph.edges) for p in self.by_edge.get(e_id, ())}
-            sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
-            resolver = Resolver(sub, graph)
+    def visited_at(self, graph: Graph) -> dict[str, set[frozenset[str]]]:
+        """Node → the visited sets (source included) of its reachable states in the state graph."""
+        if graph.id not in self._visited_at:
             visited_at: dict[str, set[frozenset[str]]] = defaultdict(set)
             if graph.entries():
                 # Edges to unknown nodes are reported elsewhere; the walk follows the others.
-                known = {n.id for n in graph.nodes}
+                known = self.nodes_of[graph.id]
                 walkable = replace(graph, edges=tuple(e for e in graph.edges if {e.source, e.target} <= known))
                 # Lumped: a state remembers only the visited nodes some edge ahead still looks at.
-                for state in build_state_graph(sub, walkable, needs=resolver.used_nodes).states:
+                needs = {e.id: frozenset().union(*(p.visited_filter for p in self.by_edge.get(e.id, ())))
+                         for e in graph.edges}
+                for state in build_state_graph(self.registry, walkable, needs=needs).states:
                     visited_at[state.node].add(state.query_visited())
-            self._views[graph.id] = _View(graph, sub, resolver, visited_at)
-        return self._views[graph.id]
+            self._visited_at[graph.id] = visited_at
+        return self._visited_at[graph.id]
+
+    def best_mean(self, graph: Graph, edge_id: str) -> float:
+        """The highest mean anything could give this edge: a bound for the outgoing-sum search."""
+        edge = graph.edge(edge_id)
+        means = [p.estimate.mean for p in self.by_edge.get(edge_id, ()) if p.estimate is not None]
+        if edge is not None and edge.inline is not None:
+            means.append(edge.inline.mean)
+        return max(means, default=0.0)
 
 
 # --- contexts ---------------------------------------------------------------------------------
@@ -175,39 +174,43 @@ def check_parameters(ctx: _Context) -> list[Finding]:
     """References from each parameter file, its probabilities, its prior and its sources."""
     registry = ctx.registry
     connections = _connections(registry)
+    contexts_known = "contexts" not in ctx.failed_kinds
     out: list[Finding] = []
-    for p in sorted(registry.parameters.values(), key=lambda p: p.id):
-        data = p.where.doc.data
+    for p in registry.parameters.values():  # findings are sorted at the end
         graphs = ctx.graphs_of_edge.get(p.edge)
         if not graphs and "graph" not in ctx.failed_kinds:
             out.append(p.where.at("edge").finding(
                 "unknown-edge", f"edge '{p.edge}' is not an edge of any graph{_suggest(p.edge, ctx.graphs_of_edge)}"))
-        if "contexts" not in ctx.failed_kinds:
-            for key, value in (data.get("context_filter") or {}).items():
-                if key not in ctx.context_values:
+        if contexts_known:
+            for key, value in p.context_filter:
+                values = ctx.context_values.get(key)
+                if values is None:
                     out.append(p.where.at("context_filter", key).finding(
                         "unknown-context", f"context '{key}' is not defined in contexts.yaml"
                         f"{_suggest(key, ctx.context_values)}", key=True))
-                elif value not in ctx.context_values[key]:
+                elif value not in values:
                     out.append(p.where.at("context_filter", key).finding(
                         "unknown-context-value", f"'{value}' is not a value of context '{key}' "
                         f"(values: {', '.join(registry.context(key).value_ids())})"))
-        if graphs:
-            for j, node in enumerate(data.get("visited_filter") or ()):
+        if graphs and p.visited_filter:
+            for node in p.visited_filter:
                 if not any(node in ctx.nodes_of[g.id] for g in graphs):
                     names = ", ".join(f"'{g.id}'" for g in graphs)
+                    j = p.where.doc.data["visited_filter"].index(node)
                     out.append(p.where.at("visited_filter", j).finding(
                         "unknown-node", f"node '{node}' is not in graph {names}, which has edge '{p.edge}'"))
-        for field in ("value", "fallback_value"):
-            if field in data:
-                out += check_estimate(p.where, field, getattr(p, field))
-        out += _check_prior(p)
+        if p.value is not None:
+            out += check_estimate(p.where, "value", p.value)
+        if p.fallback_value is not None:
+            out += check_estimate(p.where, "fallback_value", p.fallback_value)
+        if p.bayesian_update:
+            out += _check_prior(p)
         if p.value is None and p.fallback_value is None and (p.prior_source or {}).get("type", "yaml") == "yaml":
             out.append(p.where.finding(
                 "missing-value", f"parameter '{p.id}' has no value: give it `value`, or a `prior_source` "
                 "other than yaml (with a `fallback_value` for when it fails)"))
-        for section in ("prior_source", "observation_source"):
-            name = (data.get(section) or {}).get("connection")
+        for section, source in (("prior_source", p.prior_source), ("observation_source", p.observation_source)):
+            name = (source or {}).get("connection")
             if name is not None and name not in connections:
                 where = "funnelcheck.yaml has no connections" if not connections else \
                     f"known: {', '.join(sorted(connections))}"
@@ -380,7 +383,7 @@ class _Option(NamedTuple):
     visited: frozenset
 
 
-def check_outgoing_sums(view: _View) -> list[Finding]:
+def check_outgoing_sums(ctx: _Context, graph: Graph) -> list[Finding]:
     """For every node and every context/visited combination that can occur, Σ resolved means ≤ 1.
 
     A branch-and-bound search over the dimensions that matter for the node's out-edges (its
@@ -389,25 +392,28 @@ def check_outgoing_sums(view: _View) -> list[Finding]:
     branch stops as soon as the best each edge could still get sums to at most 1, so a healthy
     registry costs one bound per node.
     """
-    graph, registry, resolver = view.graph, view.registry, view.resolver
-    known = {c.id: c for c in registry.contexts}
+    known = {c.id: c for c in ctx.registry.contexts}
     out_edges = graph.out_edges()
     found = []
     seen_nodes = set()
     for node in graph.nodes:
         edges = out_edges.get(node.id) or []
-        if node.id in seen_nodes or not edges or not view.visited_at.get(node.id):
+        if node.id in seen_nodes or not edges:
             continue
         seen_nodes.add(node.id)
+        if sum(ctx.best_mean(graph, e.id) for e in edges) <= 1 + SUM_TOLERANCE:
+            continue
+        visited_sets = ctx.visited_at(graph).get(node.id)
+        if not visited_sets:
+            continue  # unreachable: reported as such
+        resolver = ctx.resolver(graph, {e.id for e in edges})
         options = []
         for e in edges:
             slots = [s for s in resolver.slots.get(e.id, ()) if all(k in known for k, _ in s.context_filter)]
             options.append([_Option(s, s.estimate.mean, dict(s.context_filter), s.visited_filter) for s in slots])
-        if sum(max((o.mean for o in opts), default=0.0) for opts in options) <= 1 + SUM_TOLERANCE:
-            continue
         names = sorted(frozenset().union(*(o.visited for opts in options for o in opts)))
-        visited_domain = sorted({v & frozenset(names) for v in view.visited_at[node.id]}, key=sorted)
-        keys = [c.id for c in registry.contexts if any(c.id in o.context for opts in options for o in opts)]
+        visited_domain = sorted({v & frozenset(names) for v in visited_sets}, key=sorted)
+        keys = [c.id for c in ctx.registry.contexts if any(c.id in o.context for opts in options for o in opts)]
         domains = [visited_domain] + [_classes(known[k], options) for k in keys]
         bad = _offending(options, keys, domains)
         if bad:
@@ -553,46 +559,56 @@ def check_ties(ctx: _Context) -> list[Finding]:
     tie shows, unless a third parameter matching it ranks higher (then it wins wherever both
     match) or no reachable state of the edge's source has visited the union's nodes.
     """
-    registry = ctx.registry
     out = []
     for edge_id in sorted(ctx.by_edge):
         graphs = ctx.graphs_of_edge.get(edge_id)
         if not graphs:
             continue
-        view = ctx.view(graphs[0])
-        slots = [s for s in view.resolver.slots.get(edge_id, ()) if s.kind != INLINE]
-        by_rank: dict[tuple, list[Slot]] = defaultdict(list)
-        for s in slots:
-            if s.context_filter or s.visited_filter:
-                by_rank[(len(s.context_filter), len(s.visited_filter))].append(s)
-        for rank, group in by_rank.items():
+        by_rank: dict[tuple, list[Parameter]] = defaultdict(list)
+        for p in ctx.by_edge[edge_id]:
+            if p.estimate is not None and (p.context_filter or p.visited_filter):
+                by_rank[(len(p.context_filter), len(p.visited_filter))].append(p)
+        pairs = []
+        for group in by_rank.values():
             for i, a in enumerate(group):
                 for b in group[i + 1:]:
-                    tie = _tie_query(ctx, edge_id, graphs, a, b)
-                    if tie is None:
-                        continue
-                    context, visited = tie
-                    if any((len(s.context_filter), len(s.visited_filter)) > rank and s.matches(visited, context)
-                           for s in slots):
-                        continue
-                    out.append(_tie_finding(registry, view.resolver, edge_id, a, b, context, visited))
+                    context = _union_context(ctx, a, b)
+                    if context is not None:
+                        pairs.append((a, b, context))
+        if not pairs:
+            continue
+        resolver = ctx.resolver(graphs[0], [edge_id])
+        slots = {s.id: s for s in resolver.slots.get(edge_id, ()) if s.kind != INLINE}
+        for a, b, context in pairs:
+            visited = _tie_visited(ctx, edge_id, graphs, a.visited_filter | b.visited_filter)
+            if visited is None:
+                continue
+            rank = (len(a.context_filter), len(a.visited_filter))
+            if any((len(s.context_filter), len(s.visited_filter)) > rank and s.matches(visited, context)
+                   for s in slots.values()):
+                continue
+            out.append(_tie_finding(ctx.registry, resolver, edge_id, slots[a.id], slots[b.id], context, visited))
     return out
 
 
-def _tie_query(ctx: _Context, edge_id: str, graphs: list[Graph], a: Slot, b: Slot):
-    """The union of two slots' filters as a query, if it is consistent and can occur."""
+def _union_context(ctx: _Context, a: Parameter, b: Parameter) -> dict[str, str] | None:
+    """The union of two context filters, if consistent (no key with two values) and all known."""
     context = dict(a.context_filter)
     for k, v in b.context_filter:
         if context.setdefault(k, v) != v:
             return None
     if any(v not in ctx.context_values.get(k, ()) for k, v in context.items()):
         return None
-    union = a.visited_filter | b.visited_filter
+    return context
+
+
+def _tie_visited(ctx: _Context, edge_id: str, graphs: list[Graph], union: frozenset[str]) -> frozenset[str] | None:
+    """The query's visited set where both visited filters hold, if a reachable state has it."""
     for g in graphs:
         source = g.edge(edge_id).source
-        for visited in ctx.view(g).visited_at.get(source, ()):
+        for visited in ctx.visited_at(g).get(source, ()):
             if union <= visited:
-                return context, union | {source}
+                return union | {source}
     return None
 
 

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from funnelcheck.engine import Mix, run_whatif
-from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape, draws
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, Streams, beta_shape, draws
 from funnelcheck.model import Estimate
 
 from test_engine import build, dense_visits, files_of, graph, param, random_funnel, registry_of
@@ -155,3 +155,20 @@ def test_every_draw_matches_a_dense_solve_with_the_same_draws(seed):
             if total > 1:
                 p.update({(x, y): v / total for (x, y), v in p.items() if x == a})
         assert r.draws[d] == pytest.approx(dense_visits(names, p, {"n0": 2 / 3, "n1": 1 / 3})[win], rel=1e-9, abs=1e-14)
+
+
+def test_a_stream_depends_on_its_key_and_seed_only():
+    est = Estimate(0.3, 0.05)
+    fresh = draws(est, "signup-base", 4, 50)
+    shared = Streams(4)
+    shared.draws(Estimate(0.6, 0.1), "another", 70)  # drawing other parameters first changes nothing
+    np.testing.assert_array_equal(shared.draws(est, "signup-base", 50), fresh)
+    np.testing.assert_array_equal(draws(est, "signup-base", 4, 80)[:50], fresh)  # more samples extend the stream
+    assert not np.array_equal(draws(est, "signup-base", 5, 50), fresh)
+    assert not np.array_equal(draws(est, "signup-bas", 4, 50), fresh)
+    # Philox keyed by blake2b(seed, key), independently of the engine's re-keying shortcut.
+    import hashlib
+
+    key = int.from_bytes(hashlib.blake2b(b"4\x00signup-base", digest_size=16).digest(), "little")
+    a, b = beta_shape(est)
+    np.testing.assert_array_equal(np.random.Generator(np.random.Philox(key=key)).beta(a, b, 50), fresh)

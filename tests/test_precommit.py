@@ -1,9 +1,12 @@
-"""The hooks through the real pre-commit framework: `pre-commit try-repo` on a temp Git repository.
+"""The hooks through the real pre-commit framework, on temp Git repositories.
 
 pre-commit clones the hook repository and pip-installs it into an environment of its own, as
 it does for users. The hook repository is a committed snapshot of this working tree (tracked
 files plus untracked, not ignored ones), so the test sees the code as it is now, committed or
-not. PRE_COMMIT_HOME is one temp folder per test session: the environment is built once.
+not. The project names it in a `.pre-commit-config.yaml`, as a user's would, and runs
+`pre-commit run HOOK --all-files`: that is what `pre-commit try-repo` does, except that
+try-repo builds a fresh store (and reinstalls the environment, about a minute here) on every
+call, whereas a config shares one PRE_COMMIT_HOME per test session, so it installs once.
 """
 from __future__ import annotations
 
@@ -51,23 +54,32 @@ def pre_commit_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def try_repo(project: Path, hook_repo: Path, home: Path, hook: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PRE_COMMIT", "VIRTUAL_ENV"))}
-    env.update(GIT_ENV, PRE_COMMIT_HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1", PRE_COMMIT_COLOR="never")
-    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), hook, "--all-files"],
-                          cwd=project, env=env, capture_output=True, text=True, timeout=1200)
-
-
-def test_the_validate_hook_passes_a_good_registry_and_fails_a_bad_one(tmp_path, hook_repo, pre_commit_home):
+@pytest.fixture
+def project(tmp_path, hook_repo) -> Path:
+    """A user's repository: the example registry and a .pre-commit-config.yaml that uses our hooks."""
     project = tmp_path / "models"
     shutil.copytree(REPO / "registry", project / "registry")
     shutil.copy(REPO / "funnelcheck.yaml", project / "funnelcheck.yaml")
     (project / ".gitignore").write_text(".funnelcheck/\n")
+    rev = git(hook_repo, "rev-parse", "HEAD").strip()
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo.as_posix()}\n    rev: {rev}\n    hooks:\n"
+        "      - id: funnelcheck-format\n      - id: funnelcheck-validate\n")
     git(project, "init", "-q")
     git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "good registry")
+    git(project, "commit", "-q", "-m", "models")
+    return project
 
-    good = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-validate")
+
+def run_hook(project: Path, home: Path, hook: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PRE_COMMIT", "VIRTUAL_ENV"))}
+    env.update(GIT_ENV, PRE_COMMIT_HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1", PRE_COMMIT_COLOR="never")
+    return subprocess.run([sys.executable, "-m", "pre_commit", "run", hook, "--all-files"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def test_the_validate_hook_passes_a_good_registry_and_fails_a_bad_one(project, pre_commit_home):
+    good = run_hook(project, pre_commit_home, "funnelcheck-validate")
     assert good.returncode == 0, good.stdout + good.stderr
     assert "funnelcheck validate" in good.stdout and "Passed" in good.stdout
 
@@ -75,27 +87,24 @@ def test_the_validate_hook_passes_a_good_registry_and_fails_a_bad_one(tmp_path, 
     text = bad_file.read_text()
     bad_file.write_text(text.replace(text[text.index("mean:"):].split(",")[0], "mean: 1.55"))
     git(project, "commit", "-q", "-am", "an impossible checkout rate")
-    bad = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-validate")
+    bad = run_hook(project, pre_commit_home, "funnelcheck-validate")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "Failed" in bad.stdout
     assert "registry/parameters/checkout/checkout-base.yaml:" in bad.stdout
     assert "error[probability-range]: mean 1.55 is not a probability" in bad.stdout
 
 
-def test_the_format_hook_fixes_and_then_passes(tmp_path, hook_repo, pre_commit_home):
-    project = tmp_path / "models"
-    shutil.copytree(REPO / "registry", project / "registry")
+def test_the_format_hook_fixes_and_then_passes(project, pre_commit_home):
     target = project / "registry" / "parameters" / "unsorted.yaml"
     target.write_text("id: unsorted\nedge: signup\ncontext_filter: {device: mobile, channel: organic}\n"
                       "visited_filter: [pricing, features]\nvalue: {mean: 0.2, stdev: 0.05}\n")
-    git(project, "init", "-q")
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "unsorted filters")
 
-    first = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-format")
+    first = run_hook(project, pre_commit_home, "funnelcheck-format")
     assert first.returncode == 1, first.stdout + first.stderr
     assert "reformatted registry/parameters/unsorted.yaml" in first.stdout
     assert "context_filter: {channel: organic, device: mobile}\nvisited_filter: [features, pricing]\n" in target.read_text()
     git(project, "add", "-A")
-    second = try_repo(project, hook_repo, pre_commit_home, "funnelcheck-format")
+    second = run_hook(project, pre_commit_home, "funnelcheck-format")
     assert second.returncode == 0, second.stdout + second.stderr

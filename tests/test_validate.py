@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 from itertools import product
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -734,3 +733,54 @@ def test_outgoing_sum_check_agrees_with_brute_force(raw):
     flagged = {graph_lines[f.line - 1].split("id: ")[1].split(",")[0].rstrip("}") for f in findings
                if f.code == "outgoing-sum"}
     assert flagged == oracle_nodes_over_one(oracle_params)
+
+
+@st.composite
+def mutated_registries(draw):
+    """GOOD with a few lines of its files deleted, duplicated or given another value."""
+    files = {k[len("registry/"):]: textwrap.dedent(v).lstrip("\n") for k, v in GOOD.items()}
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(sorted(files)))
+        lines = files[name].splitlines()
+        i = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["delete", "duplicate", "value"]))
+        if action == "delete":
+            del lines[i]
+        elif action == "duplicate":
+            lines.insert(i, lines[i])
+        elif ":" in lines[i]:
+            head = lines[i].split(":", 1)[0]
+            lines[i] = head + ": " + draw(st.sampled_from(
+                ["1.5", "-1", "[a, b]", "{x: 1}", "home", "''", "null", "true", "'e.signup.p.mean'", "[", "&a x"]))
+        files[name] = "\n".join(lines) + "\n"
+    return files
+
+
+@settings(max_examples=60, deadline=None)
+@given(mutated_registries())
+def test_broken_registries_give_findings_never_exceptions(files):
+    findings = validate(load(DictSource(files)))
+    assert all(f.code in CODES and f.line >= 1 and f.column >= 1 for f in findings)
+    assert all(f.path.startswith("registry/") for f in findings)
+
+
+def test_rev_validates_a_revision_not_the_work_tree(tmp_path, cli):
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.com", GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp_path))
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    write_tree(tmp_path, GOOD)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "good")
+    write_tree(tmp_path, BAD_TWO_FILES)
+    git("commit", "-q", "-am", "bad")
+    write_tree(tmp_path, GOOD)  # the work tree is good again, HEAD is not
+    assert cli("validate", cwd=tmp_path).code == 0
+    assert cli("validate", "--rev", "HEAD~1", cwd=tmp_path).code == 0
+    result = cli("validate", "--rev", "HEAD", "--format", "json", cwd=tmp_path)
+    assert result.code == 1
+    assert [(f["path"], f["code"]) for f in json.loads(result.out)] == [
+        ("registry/contexts.yaml", "shares-sum"), ("registry/parameters/signup/signup-google.yaml", "infeasible-stdev")]

@@ -12,6 +12,7 @@ from funnelcheck.registry import Loaded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """GRAPH, --select, --mix, --set, --samples, --seed, --rev, --format."""
     parser.add_argument("graph", metavar="GRAPH", help="graph id")
     parser.add_argument("--select", action="append", default=[], metavar="KEY=V1,V2",
                         help="keep only these values of a context and renormalise (repeatable)")
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Parse the options, load and check the registry, run the engine, render."""
     from funnelcheck.engine import Mix, parse_override, run_whatif
     from funnelcheck.render import whatif as render
 

@@ -51,6 +51,7 @@ class Step:
 
     @classmethod
     def of(cls, t, src, tgt) -> "Step":
+        """The step adding transitions t (src[i] → tgt[i]) into their targets."""
         t, src, tgt = (np.asarray(a, dtype=np.intp) for a in (t, src, tgt))
         order = np.argsort(tgt, kind="stable")  # rows of the matrix are then runs of columns
         t, src, tgt = t[order], src[order], tgt[order]
@@ -62,6 +63,7 @@ class Step:
 
     @property
     def size(self) -> int:
+        """Number of transitions."""
         return len(self.src)
 
     def sum(self, contributions: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ class Summary:
     p95: float
 
     def to_json(self) -> dict:
+        """{"point", "mean", "p05", "p50", "p95"}."""
         return {"point": self.point, "mean": self.mean, "p05": self.p05, "p50": self.p50, "p95": self.p95}
 
 
@@ -29,7 +30,6 @@ class NodeResult:
     visits: float
     dropoff: float
     outcome: str | None = None  # success | failure | None
-    entry: float = 0.0  # normalised entry weight
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class SegmentResult:
     summary: Summary | None = None
 
     def to_json(self) -> dict:
+        """{"context", "weight", "conversion"} plus the Monte Carlo summary and '*' members."""
         out = {"context": dict(self.context), "weight": self.weight, "conversion": self.conversion}
         if self.summary is not None:
             out.update(mean=self.summary.mean, p05=self.summary.p05, p50=self.summary.p50, p95=self.summary.p95)

@@ -23,12 +23,12 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from funnelcheck.engine import chain
 from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
-from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape, draws, summarize
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, Streams, beta_shape, summarize
 from funnelcheck.engine.overrides import OVERRIDE, Override, OverrideSlot, override_slots
 from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
                                        WhatIfResult)
 from funnelcheck.findings import FunnelcheckError, UsageError
-from funnelcheck.model import Estimate, Graph, Registry
+from funnelcheck.model import Graph, Registry
 from funnelcheck.reference import Reference, format_reference
 from funnelcheck.resolve import INLINE, Resolver, Slot
 from funnelcheck.statespace import OTHER, ContextClass, StateGraph, build_state_graph, context_classes, segments
@@ -68,7 +68,7 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     sg = build_state_graph(registry, graph, needs=needs)
     table = ResolutionTable.build(resolver, sg, classes, segs)
     table.check_complete(graph, sg, segs)
-    keys = {s: _keys(s, graph, applied) for s in table.slots}
+    keys = [_keys(s, graph, applied) for s in table.slots]  # aligned with table.slots
     _check_overrides_used(applied, table)
     _check_feasible(table.slots, keys)
     point = _point(graph, sg, table, segs)
@@ -84,10 +84,14 @@ def _check_structure(graph: Graph) -> None:
         raise FunnelcheckError(f"graph '{graph.id}' has no entry node: run funnelcheck validate")
     if not any(n.outcome == "success" for n in graph.nodes):
         raise FunnelcheckError(f"graph '{graph.id}' has no success outcome: run funnelcheck validate")
-    nodes = {n.id for n in graph.nodes}
+    outcome = {n.id: n.outcome for n in graph.nodes}
+    if len(outcome) < len(graph.nodes) or len({e.id for e in graph.edges}) < len(graph.edges):
+        raise FunnelcheckError(f"graph '{graph.id}' repeats a node or edge id: run funnelcheck validate")
     for e in graph.edges:
-        if e.source not in nodes or e.target not in nodes:
+        if e.source not in outcome or e.target not in outcome:
             raise FunnelcheckError(f"edge '{e.id}' of graph '{graph.id}' joins an unknown node: run funnelcheck validate")
+        if outcome[e.source] is not None:
+            raise FunnelcheckError(f"edge '{e.id}' leaves the outcome node '{e.source}': run funnelcheck validate")
 
 
 @dataclass
@@ -100,6 +104,8 @@ class ResolutionTable:
     @classmethod
     def build(cls, resolver: Resolver, sg: StateGraph, classes: dict[str, list[ContextClass]],
               segs: list[Segment]) -> "ResolutionTable":
+        """Resolve each distinct (edge, visited projection) once per combination of the context
+        classes its edge's parameters look at, then spread the winners over the segments."""
         keys = list(classes)
         codes = np.array([[classes[k].index(c) for k, c in zip(keys, s.classes)] for s in segs],
                          dtype=np.intp).reshape(len(segs), len(keys))
@@ -135,6 +141,7 @@ class ResolutionTable:
         return cls(slots, index)
 
     def check_complete(self, graph: Graph, sg: StateGraph, segs: list[Segment]) -> None:
+        """Refuse a transition that resolves to nothing in some segment (an edge with no base)."""
         missing = np.argwhere(self.index < 0)
         if len(missing):
             t, s = missing[0]
@@ -145,6 +152,7 @@ class ResolutionTable:
                 f"run funnelcheck validate")
 
     def means(self) -> np.ndarray:
+        """Each slot's mean, in slot order."""
         return np.array([s.estimate.mean for s in self.slots], dtype=float)
 
 
@@ -177,6 +185,8 @@ def _keys(slot: Slot, graph: Graph, applied: list[OverrideSlot]) -> SlotKeys:
 
 
 def _check_overrides_used(applied: list[OverrideSlot], table: ResolutionTable) -> None:
+    if not applied:
+        return
     used = {table.slots[i] for i in np.unique(table.index)}
     for a in applied:
         if a.slot not in used:
@@ -185,13 +195,13 @@ def _check_overrides_used(applied: list[OverrideSlot], table: ResolutionTable) -
                 f"(a more specific parameter wins wherever its filters hold, or they never hold)")
 
 
-def _check_feasible(slots: list[Slot], keys: dict[Slot, SlotKeys]) -> None:
-    for s in slots:
+def _check_feasible(slots: list[Slot], keys: list[SlotKeys]) -> None:
+    for s, key in zip(slots, keys):
         try:
             beta_shape(s.estimate)
         except InfeasibleEstimate as exc:
             where = f"{s.file}: " if s.file else ""
-            raise FunnelcheckError(f"{where}{keys[s].used}: {exc}: run funnelcheck validate") from None
+            raise FunnelcheckError(f"{where}{key.used}: {exc}: run funnelcheck validate") from None
 
 
 # --- point estimate ---------------------------------------------------------------------------
@@ -250,7 +260,7 @@ def _closed_cycle(graph: Graph, sg: StateGraph, states: np.ndarray) -> Funnelche
 # --- Monte Carlo ------------------------------------------------------------------------------
 
 def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment],
-                 keys: dict[Slot, SlotKeys], samples: int, seed: int,
+                 keys: list[SlotKeys], samples: int, seed: int,
                  progress: Progress | None) -> tuple[np.ndarray, np.ndarray, float]:
     """Population draws (samples,), per-segment draws (segments, samples), share rescaled."""
     src, tgt = _arrays(sg)
@@ -264,9 +274,9 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     out = np.flatnonzero(live[src])  # transitions out of live states; dead targets share the out-sums
     index = table.index[out]
     values = np.zeros((len(table.slots), samples))
+    streams = Streams(seed)
     for i in np.unique(index):
-        slot = table.slots[i]
-        values[i] = draws(slot.estimate, keys[slot].stream, seed, samples)
+        values[i] = streams.draws(table.slots[i].estimate, keys[i].stream, samples)
     sub = np.flatnonzero(live)
     local = np.full(len(sg.states), -1, dtype=np.intp)
     local[sub] = np.arange(len(sub))
@@ -279,8 +289,8 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     sources, row_source = np.unique(src[out][rows], return_inverse=True)
     leaving = csr_matrix((np.ones(len(rows)), (row_source, np.arange(len(rows)))), shape=(len(sources), len(rows)))
     goal = local[np.flatnonzero(success & live)]
-    # Work in chunks of (segments × draws) columns small enough to stay in the processor's
-    # cache: whole segments when several fit, else slices of one segment's draws.
+    # Work in chunks of (segments × draws) columns of bounded memory: whole segments when
+    # several fit, else slices of one segment's draws.
     width = max(1, CHUNK_BYTES // (8 * (plan.working_rows + len(rows))))
     per_chunk, span = (max(1, min(len(segs), width // samples)), samples) if width >= samples else (1, width)
     scaled = 0
@@ -288,15 +298,9 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
         progress(0, len(segs))
     for a in range(0, len(segs), per_chunk):
         for b in range(0, samples, span):
-            probs = values[index[:, a:a + per_chunk], b:b + span]  # (rows, segments, draws) of the chunk
-            total = (leaving @ probs.reshape(len(rows), -1)).reshape(len(sources), *probs.shape[1:])
-            over = total > 1.0
-            if over.any():
-                # Independent Beta draws ignore that a state's out-probabilities share one unit of
-                # mass; validation guarantees the means fit, not every draw. Scale those draws to 1.
-                scaled += int(over.sum())
-                hit = np.flatnonzero(over.reshape(len(sources), -1).any(axis=1)[row_source])
-                probs[hit] /= np.maximum(total[row_source[hit]], 1.0)
+            drawn = values if span == samples else values[:, b:b + span]
+            probs = drawn[index[:, a:a + per_chunk]]  # (rows, segments, draws) of the chunk
+            scaled += _scale_down(probs.reshape(len(rows), -1), leaving)
             try:
                 visits = chain.propagate(plan, probs[:len(plan.order)])
             except chain.NotAbsorbing as exc:
@@ -307,6 +311,26 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     if not np.all(np.isfinite(seg_draws)):
         raise _closed_cycle(graph, sg, sub)
     return weights @ seg_draws, seg_draws, scaled / max(1, len(sources) * len(segs) * samples)
+
+
+def _scale_down(probs: np.ndarray, leaving) -> int:
+    """Where a state's drawn out-probabilities sum past 1 in a column, scale them to sum 1.
+
+    Independent Beta draws ignore that a state's out-probabilities share one unit of mass;
+    validation guarantees that the means fit, not that every draw does. `leaving` (states ×
+    rows, CSR of ones) groups the rows of `probs` by source state. Only the offending
+    (state, column) cells are touched. Returns how many there were.
+    """
+    total = leaving @ probs
+    state, col = np.nonzero(total > 1.0)
+    if not len(state):
+        return 0
+    counts = leaving.indptr[state + 1] - leaving.indptr[state]
+    # The rows of each offending state: its run of CSR column indices, laid end to end.
+    starts = np.repeat(leaving.indptr[state] - np.cumsum(counts) + counts, counts)
+    rows = leaving.indices[starts + np.arange(counts.sum())]
+    probs[rows, np.repeat(col, counts)] /= np.repeat(total[state, col], counts)
+    return len(state)
 
 
 def _reaches(n: int, src: np.ndarray, tgt: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -327,7 +351,7 @@ def _reaches(n: int, src: np.ndarray, tgt: np.ndarray, goal: np.ndarray) -> np.n
 # --- result -----------------------------------------------------------------------------------
 
 def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment], point: Point,
-            conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float, keys: dict[Slot, SlotKeys],
+            conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float, keys: list[SlotKeys],
             applied: list[OverrideSlot], shares: dict[str, dict[str, float]],
             classes: dict[str, list[ContextClass]], samples: int, seed: int) -> WhatIfResult:
     src, _ = _arrays(sg)
@@ -346,9 +370,7 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     pop_visits, pop_drop, pop_flow = visits @ w, drop @ w, flow @ w
     success = [node_pos[n.id] for n in graph.nodes if n.outcome == "success"]
     seg_point = visits[success].sum(axis=0)
-    entries = graph.entries()
-    nodes = {n.id: NodeResult(float(pop_visits[i]), float(pop_drop[i]), n.outcome, entries.get(n.id, 0.0))
-             for i, n in enumerate(graph.nodes)}
+    nodes = {n.id: NodeResult(float(pop_visits[i]), float(pop_drop[i]), n.outcome) for i, n in enumerate(graph.nodes)}
     edges = {}
     for i, e in enumerate(graph.edges):
         reach = pop_visits[node_pos[e.source]]
@@ -362,7 +384,7 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
-    used = sorted({int(i) for i in np.unique(table.index)}, key=lambda i: keys[table.slots[i]].used)
+    used = sorted((int(i) for i in np.unique(table.index)), key=lambda i: keys[i].used)
     overrides = [AppliedOverride(format_reference(o.reference), o.value, getattr(a.before, o.reference.field),
                                  _keys(a.replaces, graph, applied).used if a.replaces is not None else None)
                  for a in applied for o in a.overrides]
@@ -374,7 +396,7 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
         nodes=nodes,
         edges=edges,
         segments=seg_results,
-        parameters_used={keys[table.slots[i]].used: table.slots[i].estimate for i in used},
+        parameters_used={keys[i].used: table.slots[i].estimate for i in used},
         name=graph.name,
         samples=samples,
         seed=seed,

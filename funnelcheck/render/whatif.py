@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from funnelcheck.engine.result import SegmentResult, WhatIfResult
-
-OTHER = "*"
+from funnelcheck.statespace import OTHER
 
 
 def pct(x: float | None, digits: int = 2) -> str:
+    """A share as a percentage; '-' for no value."""
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
@@ -30,6 +30,7 @@ def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
 
 
 def text(result: WhatIfResult, top: int = 10) -> str:
+    """Conversion and its interval, mix, outcomes, the `top` heaviest segments, nodes, edges."""
     c = result.conversion
     title = f"{result.graph} ({result.name})" if result.name and result.name != result.graph else result.graph
     out = [f"{title}: conversion {pct(c.point)} at the parameters' means",
