@@ -120,7 +120,7 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
             has_doc, data, file_findings = hit
             doc = deferred_doc(sf.display, data, sf.read) if has_doc else None
         findings.extend(file_findings)
-        if doc is not None and not any(f.severity == ERROR for f in file_findings):
+        if doc is not None and (not file_findings or not any(f.severity == ERROR for f in file_findings)):
             parsed.append((kind, sf, doc))
     cache.save()
     registry = Registry(root=source.root_display, config=config)

@@ -564,17 +564,26 @@ def check_ties(ctx: _Context) -> list[Finding]:
         graphs = ctx.graphs_of_edge.get(edge_id)
         if not graphs:
             continue
-        by_rank: dict[tuple, list[Parameter]] = defaultdict(list)
+        # rank (number of keys, number of visited nodes) -> context keys -> context filter -> parameters.
+        # Same keys: only the same values can both match (typically none do), so pairs are
+        # sought within a filter, and across key sets, never between every two parameters.
+        by_rank: dict[tuple, dict[tuple, dict[tuple, list[Parameter]]]] = {}
         for p in ctx.by_edge[edge_id]:
-            if p.estimate is not None and (p.context_filter or p.visited_filter):
-                by_rank[(len(p.context_filter), len(p.visited_filter))].append(p)
+            cf = p.context_filter
+            if p.estimate is not None and (cf or p.visited_filter):
+                by_rank.setdefault((len(cf), len(p.visited_filter)), {}).setdefault(
+                    tuple([k for k, _ in cf]), {}).setdefault(cf, []).append(p)
         pairs = []
-        for group in by_rank.values():
-            for i, a in enumerate(group):
-                for b in group[i + 1:]:
-                    context = _union_context(ctx, a, b)
-                    if context is not None:
-                        pairs.append((a, b, context))
+        for by_keys in by_rank.values():
+            buckets = list(by_keys.values())
+            for i, same_keys in enumerate(buckets):
+                for same in same_keys.values():
+                    pairs += [(a, b) for j, a in enumerate(same) for b in same[j + 1:]]
+                if i + 1 < len(buckets):
+                    members = [p for same in same_keys.values() for p in same]
+                    pairs += [(a, b) for other in buckets[i + 1:] for same in other.values() for b in same
+                              for a in members]
+        pairs = [(a, b, context) for a, b in pairs if (context := _union_context(ctx, a, b)) is not None]
         if not pairs:
             continue
         resolver = ctx.resolver(graphs[0], [edge_id])
@@ -653,10 +662,9 @@ def check_credentials(registry: Registry) -> list[Finding]:
     config = registry.config
     if config is not None and config.where is not None:
         out += _walk_credentials(config.where.doc, (), config.where.doc.data)
-    for p in sorted(registry.parameters.values(), key=lambda p: p.id):
-        for section in ("prior_source", "observation_source"):
-            data = p.where.doc.data.get(section)
-            if isinstance(data, dict):
+    for p in registry.parameters.values():  # findings are sorted at the end
+        for section, data in (("prior_source", p.prior_source), ("observation_source", p.observation_source)):
+            if data:
                 out += _walk_credentials(p.where.doc, (section,), data)
     return out
 

@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funnelcheck.engine import Mix, run_whatif
+from funnelcheck.resolve import Resolver
+from funnelcheck.statespace import build_state_graph, context_classes, segment_context, segments
 
 from test_engine import files_of, graph, param, registry_of
 
@@ -112,3 +114,35 @@ def test_reordering_files_values_nodes_and_edges_changes_nothing(funnel, rnd: ra
     for s in first.segments:
         assert seg[tuple(sorted(s.context.items()))] == pytest.approx((s.weight, s.conversion))
     assert [s.context for s in second.segments] == [s.context for s in first.segments]
+
+
+@SETTINGS
+@given(funnels())
+def test_forgetting_visited_flags_changes_no_number(funnel):
+    """The engine's smaller state graph against a dense solve of the full one (every relevant
+    page's visited flag kept), segment by segment, mixed with the default shares."""
+    g, params, contexts = funnel
+    reg = registry_of(files_of([g], params, contexts))
+    r = run_whatif(reg, "g", samples=5)
+    graph = reg.graphs["g"]
+    full = build_state_graph(reg, graph)
+    resolver = Resolver(reg, graph)
+    shares = {c.id: c.shares() for c in reg.contexts}
+    n = len(full.states)
+    entry = np.zeros(n)
+    for i, w in full.entries.items():
+        entry[i] = w
+    visits = {node["id"]: 0.0 for node in g["nodes"]}
+    for seg in segments(context_classes(reg, graph)):
+        weight = np.prod([sum(shares[c.key][v] for v in c.members) for c in seg])
+        q = np.zeros((n, n))
+        for t in full.transitions:
+            q[t.source, t.target] += resolver.winner(t.edge.id, full.states[t.source].query_visited(),
+                                                     segment_context(seg)).estimate.mean
+        v = np.linalg.solve(np.eye(n) - q.T, entry)
+        for i, state in enumerate(full.states):
+            visits[state.node] += weight * v[i]
+    for node, expected in visits.items():
+        assert r.nodes[node].visits == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert r.conversion.point == pytest.approx(visits["win"], rel=1e-9, abs=1e-12)
+    assert r.states <= len(full.states)
