@@ -75,8 +75,10 @@ class Resolver:
         self.registry = registry
         self.priority = registry.context_priority()
         self.slots: dict[str, list[Slot]] = {}
+        # Within one graph only its own edges can be asked for: skip every other parameter.
+        wanted = {e.id for e in graph.edges} if graph else None
         for p in registry.parameters.values():
-            if p.estimate is not None:
+            if p.estimate is not None and (wanted is None or p.edge in wanted):
                 self.slots.setdefault(p.edge, []).append(Slot.of(p))
         for g in ([graph] if graph else sorted(registry.graphs.values(), key=lambda g: g.id)):
             for e in g.edges:
