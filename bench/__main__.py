@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench` runs all, `python -m bench validate engine` some.
+"""Run the benchmarks: `python -m bench` runs all, `python -m bench validate engine --quick` some.
 
 Each bench_<name>.py has `main(argv) -> int` and prints its figures side by side with the
 baseline it compares against, as ratios measured in the same run.
@@ -14,7 +14,9 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    chosen = [a for a in argv if not a.startswith("-")] or names
+    # Leading words are benchmark names; everything from the first option on goes to each benchmark.
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    chosen, options = argv[:first_option] or names, argv[first_option:]
     unknown = set(chosen) - set(names)
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; have: {', '.join(names)}", file=sys.stderr)
@@ -22,7 +24,7 @@ def main(argv: list[str]) -> int:
     status = 0
     for name in chosen:
         print(f"\n=== bench {name} ===", flush=True)
-        status |= importlib.import_module(f"bench.bench_{name}").main([a for a in argv if a.startswith("-")])
+        status |= importlib.import_module(f"bench.bench_{name}").main(options)
     return status
 
 

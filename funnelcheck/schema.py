@@ -5,7 +5,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-from funnelcheck.findings import ERROR, Finding
+from funnelcheck.findings import Finding
 from funnelcheck.resources import resource_dir
 from funnelcheck.yamlload import Doc
 

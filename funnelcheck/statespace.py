@@ -81,7 +81,7 @@ def build_state_graph(registry: Registry, graph: Graph, relevant: frozenset[str]
     entries: dict[int, float] = {}
     def enter(node: str, visited: frozenset[str]) -> int:
         visited = visited | (frozenset({node}) & relevant)
-        return state_id(State(node, visited & keep[node] if keep is not None else visited))
+        return state_id(State(node, visited & keep.get(node, frozenset()) if keep is not None else visited))
 
     for node, w in graph.entries().items():
         i = enter(node, frozenset())

@@ -1,12 +1,10 @@
 """The hooks through the real pre-commit framework, on temp Git repositories.
 
-pre-commit clones the hook repository and pip-installs it into an environment of its own, as
-it does for users. The hook repository is a committed snapshot of this working tree (tracked
-files plus untracked, not ignored ones), so the test sees the code as it is now, committed or
-not. The project names it in a `.pre-commit-config.yaml`, as a user's would, and runs
-`pre-commit run HOOK --all-files`: that is what `pre-commit try-repo` does, except that
-try-repo builds a fresh store (and reinstalls the environment, about a minute here) on every
-call, whereas a config shares one PRE_COMMIT_HOME per test session, so it installs once.
+`pre-commit try-repo` runs the validate hook straight from this repository, as the issue asks,
+on a good and on a bad registry. It builds a fresh store on every call (about half a minute of
+installing), so the other hook tests go the way users do: a committed snapshot of this working
+tree (tracked plus untracked, not ignored files) is named in a `.pre-commit-config.yaml`, and
+`pre-commit run HOOK --all-files` shares one PRE_COMMIT_HOME per test session.
 """
 from __future__ import annotations
 
@@ -108,3 +106,30 @@ def test_the_format_hook_fixes_and_then_passes(project, pre_commit_home):
     git(project, "add", "-A")
     second = run_hook(project, pre_commit_home, "funnelcheck-format")
     assert second.returncode == 0, second.stdout + second.stderr
+
+
+def try_repo(project: Path, hook: str) -> subprocess.CompletedProcess:
+    """`pre-commit try-repo` straight on this repository (its uncommitted changes included)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PRE_COMMIT", "VIRTUAL_ENV"))}
+    env.update(GIT_ENV, PIP_DISABLE_PIP_VERSION_CHECK="1", PRE_COMMIT_COLOR="never")
+    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(REPO), hook, "--all-files"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def test_try_repo_passes_a_good_registry_and_fails_a_bad_one_naming_the_file(tmp_path):
+    project = tmp_path / "models"
+    shutil.copytree(REPO / "registry", project / "registry")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "models")
+    good = try_repo(project, "funnelcheck-validate")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Passed" in good.stdout
+
+    graph = project / "registry" / "graphs" / "saas-signup.yaml"
+    graph.write_text(graph.read_text().replace("to: purchase", "to: purchase-page"))
+    git(project, "commit", "-q", "-am", "an edge to a page that does not exist")
+    bad = try_repo(project, "funnelcheck-validate")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "Failed" in bad.stdout
+    assert "registry/graphs/saas-signup.yaml:" in bad.stdout and "error[unknown-node]" in bad.stdout
