@@ -15,14 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitrepos import GIT_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "funnelcheck tests", "GIT_AUTHOR_EMAIL": "tests@example.com",
-           "GIT_COMMITTER_NAME": "funnelcheck tests", "GIT_COMMITTER_EMAIL": "tests@example.com",
-           "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def git(cwd: Path, *args: str) -> str:
