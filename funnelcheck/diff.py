@@ -278,7 +278,11 @@ def _effective_p(result, edge_id: str) -> float | None:
 
 
 def edge_deltas(base_graph: Graph | None, head_graph: Graph | None, base, head, changed_edges: set[str]) -> list[EdgeDelta]:
-    """Every edge of either side's graph; `changed` when its effective p moved or a parameter of it changed."""
+    """Every edge of either side's graph; `changed` when the edge itself or a parameter of it changed.
+
+    An edge whose own inputs are the same is not `changed` even when its effective p moved: that
+    only says a different mix of users reaches it, and highlighting it would hide the real change.
+    """
     out = []
     base_edges = {e.id: e for e in (base_graph.edges if base_graph else ())}
     head_edges = {e.id: e for e in (head_graph.edges if head_graph else ())}
@@ -287,8 +291,8 @@ def edge_deltas(base_graph: Graph | None, head_graph: Graph | None, base, head, 
         pb = _effective_p(base, eid) if eid in base_edges else None
         ph = _effective_p(head, eid) if eid in head_edges else None
         status = "kept" if eid in base_edges and eid in head_edges else "added" if eid in head_edges else "removed"
-        moved = pb is not None and ph is not None and abs(pb - ph) > 1e-12
-        out.append(EdgeDelta(eid, e.source, e.target, pb, ph, status != "kept" or moved or eid in changed_edges, status))
+        rewired = status == "kept" and (base_edges[eid].source, base_edges[eid].target) != (e.source, e.target)
+        out.append(EdgeDelta(eid, e.source, e.target, pb, ph, status != "kept" or rewired or eid in changed_edges, status))
     return out
 
 

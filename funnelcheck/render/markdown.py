@@ -12,14 +12,14 @@ import re
 from funnelcheck import __version__
 from funnelcheck.diff import Change, Delta, Diff, GraphDiff
 from funnelcheck.findings import ERROR, WARNING, Finding
-from funnelcheck.render import mermaid
+from funnelcheck.render import mermaid, segment_label
 
 MARKER = "<!-- funnelcheck:impact -->"
 LIMIT = 60_000
 ZWJ = "\u200d"  # after '@' it stops GitHub from turning `@name` into a mention
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/~^@{}-]*$")  # ids and Git revision names (main~3, HEAD^2)
 
 
 def escape(text) -> str:
@@ -117,11 +117,11 @@ def change_rows(changes: list[Change]) -> list[list[str]]:
 
 
 def segment_rows(g: GraphDiff) -> list[list[str]]:
-    """Segments that moved most first; `*` (the values no parameter names) reads as `other`."""
+    """Segments that moved most first; a `*` class lists the values it stands for."""
     rows = []
     moved = sorted(g.segments, key=lambda s: -abs(s.delta.mean) if s.delta else float("-inf"))
     for s in moved:
-        ctx = ", ".join(f"{k}={'other' if v == '*' else v}" for k, v in s.context.items()) or "all traffic"
+        ctx = segment_label(s.context, s.members, sep=", ")
         rows.append([escape(ctx), f"{s.weight * 100:.1f}%", pct(s.base), pct(s.head), interval(s.delta)])
     return rows
 

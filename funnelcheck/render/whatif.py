@@ -1,7 +1,8 @@
 """Render a what-if result as text a person reads at a glance (JSON is `WhatIfResult.to_json`)."""
 from __future__ import annotations
 
-from funnelcheck.engine.result import SegmentResult, WhatIfResult
+from funnelcheck.engine.result import WhatIfResult
+from funnelcheck.render import segment_label
 from funnelcheck.statespace import OTHER
 
 
@@ -10,13 +11,6 @@ def pct(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
-def segment_label(seg: SegmentResult) -> str:
-    """`channel=google device=mobile utm_source=adwords|none` ('*' classes list their values)."""
-    parts = []
-    for key, value in seg.context.items():
-        shown = "|".join(seg.members.get(key, ())) if value == OTHER else value
-        parts.append(f"{key}={shown}")
-    return " ".join(parts) or "all traffic"
 
 
 def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
@@ -56,7 +50,7 @@ def text(result: WhatIfResult, top: int = 10) -> str:
     if len(result.segments) > 1:
         shown = result.segments[:top]
         out += ["", f"Segments, heaviest first ({len(shown)} of {len(result.segments)})"]
-        rows = [[segment_label(s), pct(s.weight, 1), pct(s.conversion),
+        rows = [[segment_label(s.context, s.members), pct(s.weight, 1), pct(s.conversion),
                  f"{pct(s.summary.p05)} – {pct(s.summary.p95)}" if s.summary else ""] for s in shown]
         out += _table(["segment", "weight", "conversion", "90% interval"], rows, "<>>>")
 
