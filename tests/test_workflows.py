@@ -282,3 +282,10 @@ def test_monitor_workflow_needs_its_token(fake_github, tmp_path, models):  # noq
                     actions_env(fake_github, tmp_path, workspace, GITHUB_REF_NAME="main"), {})
     assert runner.run() == [("Check the token", 1)]
     assert "::error title=funnelcheck::set the FUNNELCHECK_TOKEN secret" in runner.logs["Check the token"]
+
+
+def test_the_projects_own_ci_workflow_matches_githubs_schema_and_runs_the_readme_commands():
+    text = repository_copy("ci.yml")
+    jsonschema.validate(load_workflow(text), json.loads(SCHEMA.read_text()))
+    runs = [step.get("run", "") for job in load_workflow(text)["jobs"].values() for step in job["steps"]]
+    assert "make demo" in runs and "make test" in runs
