@@ -1,4 +1,4 @@
-"""What-if diff between two revisions of a registry (SPEC 7): the computation, never the printing.
+"""What-if diff between two revisions of a registry (docs/cli-git.md): the computation, never the printing.
 
 For each graph: conversion under the default mix at BASE and at HEAD, the delta's mean and
 90% interval and P(head > base). Both sides draw each parameter from the stream seeded by
@@ -107,7 +107,7 @@ class Diff:
     seed: int
 
     def to_json(self) -> dict:
-        """SPEC 10's diff shape, plus status, errors, edges and the BASE side's load errors."""
+        """the `diff` JSON shape of docs/cli.md, plus status, errors, edges and the BASE side's load errors."""
         return {
             "base": _side_json(self.base),
             "head": _side_json(self.head),
@@ -355,7 +355,7 @@ def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], run
 
 
 def diff(base: Side, head: Side, run: WhatIf | None = None, samples: int = 2000, seed: int = 0) -> Diff:
-    """The what-if diff of every graph at either side (SPEC 7); `run` is the engine's run_whatif."""
+    """The what-if diff of every graph at either side (docs/cli-git.md); `run` is the engine's run_whatif."""
     if run is None:
         from funnelcheck.engine import run_whatif as run
     changes = parameter_changes(base.registry, head.registry)

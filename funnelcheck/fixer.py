@@ -2,7 +2,7 @@
 
 What it canonicalises: in parameter files, `context_filter` keys and `visited_filter` items
 sorted; in every registry file, each string scalar that is a reference printed in the
-canonical form of SPEC 4. Edits are spliced into the original text at the exact spans of the
+canonical form of docs/formats.md. Edits are spliced into the original text at the exact spans of the
 nodes that change (PyYAML's composer gives them), so every other byte — comments, alignment
 inside flow mappings, quoting, blank lines — stays as it was; a full ruamel.yaml dump would
 re-space aligned flow mappings. The result is parsed again and must equal the intended data

@@ -1,4 +1,4 @@
-"""The history of one parameter across Git commits (SPEC 7), read with pygit2.
+"""The history of one parameter across Git commits (docs/cli-git.md), read with pygit2.
 
 Which commits count: the walk starts at a revision and follows Git's default history
 simplification, as `git log -- PATH` does. A commit "changed the parameter" when the
@@ -273,7 +273,7 @@ def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry_su
 
 
 def row_json(row: HistoryRow) -> dict:
-    """SPEC 10's history row, plus status, change, email, previous values and any parse error."""
+    """the `history` JSON row of docs/cli.md, plus status, change, email, previous values and any parse error."""
     est = row.value.estimate if row.value else None
     prev = row.previous.estimate if row.previous else None
     out = {

@@ -83,7 +83,7 @@ class Parameter:
 
     @property
     def filters(self) -> tuple:
-        """What makes two parameters of one edge the same slot (SPEC 3.2)."""
+        """What makes two parameters of one edge the same slot (docs/formats.md)."""
         return (self.edge, self.context_filter, self.visited_filter)
 
     @property

@@ -1,4 +1,4 @@
-"""The reference notation (SPEC 4): `e.signup.visited(pricing).context(channel='google').p.mean`.
+"""The reference notation (docs/formats.md): `e.signup.visited(pricing).context(channel='google').p.mean`.
 
 Parsed with the Lark grammar in grammar/reference.lark; a Transformer turns the tree into a
 `Reference` at once, so nothing else ever sees a parse tree. `format` prints the canonical

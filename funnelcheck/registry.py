@@ -33,7 +33,7 @@ class Project:
 
 
 def find_project(registry: str | None = None, config: str | None = None, cwd: Path | None = None) -> Project:
-    """Apply SPEC 2 and 9: --config, else the nearest funnelcheck.yaml; --registry overrides."""
+    """Find the config and the registry: --config, else the nearest funnelcheck.yaml; --registry overrides."""
     cwd = Path(cwd or Path.cwd())
     config_path = None
     if config:

@@ -1,4 +1,4 @@
-"""Resolution through the fallback hierarchy (SPEC 5).
+"""Resolution through the fallback hierarchy (docs/formats.md#resolution).
 
 A query is (edge E, visited set V, context assignment C). Candidates are the parameters of
 E whose filters hold for the query, plus the edge's inline base. The winner has the most
@@ -99,7 +99,7 @@ class Resolver:
         self._memo: dict = {}
 
     def order(self, s: Slot) -> tuple:
-        """Sort key: best first (SPEC 5 steps 2 and 3)."""
+        """Sort key: best first (steps 2 and 3 of docs/formats.md#resolution)."""
         ranks = tuple(sorted(self.priority.get(k, len(self.priority)) for k, _ in s.context_filter))
         return (-len(s.context_filter), -len(s.visited_filter), ranks, s.kind == INLINE, s.id or "")
 

@@ -1,4 +1,4 @@
-"""The state graph of a funnel (SPEC 6) and its context segments, in plain Python.
+"""The state graph of a funnel (docs/statistics.md) and its context segments, in plain Python.
 
 A state is (node, the visited status of the relevant nodes), where the relevant nodes are
 those named in any `visited_filter` of a parameter on the graph's edges. Both `validate`

@@ -1,4 +1,4 @@
-"""Semantic and cross-file checks of a loaded registry (SPEC 11).
+"""Semantic and cross-file checks of a loaded registry (docs/validation.md).
 
 `registry.load` already reports what one file can tell alone (YAML syntax, duplicate keys,
 encoding, alias bombs, JSON Schema, file stem == id, duplicate ids, escaping symlinks).
@@ -146,7 +146,7 @@ class _Context:
 # --- contexts ---------------------------------------------------------------------------------
 
 def check_shares(registry: Registry) -> list[Finding]:
-    """SPEC 3.1: within a context, every value has a share and they sum to 1, or none has one."""
+    """Shares: within a context, every value has a share and they sum to 1, or none has one."""
     out = []
     for c in registry.contexts:
         values = c.where.doc.data["contexts"][c.where.parts[1]]["values"]
@@ -220,7 +220,7 @@ def check_parameters(ctx: _Context) -> list[Finding]:
 
 
 def check_estimate(where: Where, field: str, est: Estimate) -> list[Finding]:
-    """A probability in [0, 1] with a stdev a Beta distribution can have (SPEC 6), at `where.field`."""
+    """A probability in [0, 1] with a stdev a Beta distribution can have (docs/statistics.md), at `where.field`."""
     out = []
     m, s = est.mean, est.stdev
     if not 0 <= m <= 1:
@@ -259,7 +259,7 @@ def check_config(registry: Registry) -> list[Finding]:
 
 
 def check_conflicts(registry: Registry) -> list[Finding]:
-    """SPEC 3.2: same edge, same context_filter, same visited_filter is a conflict, whatever the ids."""
+    """Conflicts: same edge, same context_filter, same visited_filter is a conflict, whatever the ids."""
     groups: dict[tuple, list[Parameter]] = defaultdict(list)
     for p in registry.parameters.values():
         groups[p.filters].append(p)
@@ -284,7 +284,7 @@ def _filters_text(context_filter, visited_filter) -> str:
 # --- graphs -----------------------------------------------------------------------------------
 
 def check_graph(graph: Graph) -> list[Finding]:
-    """SPEC 3.3 structure: unique ids, known endpoints, absorbing outcomes, entries, reachability."""
+    """Graph structure: unique ids, known endpoints, absorbing outcomes, entries, reachability."""
     out: list[Finding] = []
     nodes: dict[str, Node] = {}
     for n in graph.nodes:
@@ -334,7 +334,7 @@ def check_graph(graph: Graph) -> list[Finding]:
 
 
 def check_bases(ctx: _Context, graph: Graph) -> list[Finding]:
-    """SPEC 3.3: each edge has exactly one base (inline p, p.parameter_id, or the filter-free parameter)."""
+    """Bases: each edge has exactly one base (inline p, p.parameter_id, or the filter-free parameter)."""
     out = []
     for e in graph.edges:
         free = [p for p in ctx.by_edge.get(e.id, ()) if not p.context_filter and not p.visited_filter]
@@ -552,7 +552,7 @@ def _combination_text(pattern: tuple, names: list[str], keys: list[str], classes
 # --- resolution ties --------------------------------------------------------------------------
 
 def check_ties(ctx: _Context) -> list[Finding]:
-    """SPEC 5: warn about every pair of parameters of one edge that can tie at the top.
+    """docs/formats.md#resolution: warn about every pair of parameters of one edge that can tie at the top.
 
     Two parameters with equal numbers of context keys and visited nodes both match exactly the
     queries that contain the union of their filters; the union itself is the query where the
@@ -657,7 +657,7 @@ def _patterns() -> tuple[re.Pattern, ...]:
 
 
 def check_credentials(registry: Registry) -> list[Finding]:
-    """SPEC 9: secrets come only through the environment (`*_env` keys), never written in a file."""
+    """Credentials: secrets come only through the environment (`*_env` keys), never written in a file."""
     out = []
     config = registry.config
     if config is not None and config.where is not None:

@@ -40,7 +40,7 @@ PARAMS = [
 
 
 def resolve(edge: str, visited: set[str], context: dict[str, str]) -> float:
-    """SPEC 5 by hand: matching parameters, most context keys, then most visited nodes (no ties here)."""
+    """Resolution (docs/formats.md) by hand: matching parameters, most context keys, then most visited nodes (no ties here)."""
     matching = [p for p in PARAMS if p["edge"] == edge
                 and set(p.get("visited_filter", ())) <= visited
                 and all(context[k] == v for k, v in p.get("context_filter", {}).items())]

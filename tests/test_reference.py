@@ -1,4 +1,4 @@
-"""The reference notation (SPEC 4): grammar, canonical form, error columns."""
+"""The reference notation (docs/formats.md): grammar, canonical form, error columns."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Resolution through the fallback hierarchy (SPEC 5)."""
+"""Resolution through the fallback hierarchy (docs/formats.md#resolution)."""
 from __future__ import annotations
 
 import random

@@ -1,4 +1,4 @@
-"""`funnelcheck validate`: every bad input of SPEC 11 at its file, line and code; formats; cache; speed."""
+"""`funnelcheck validate`: every bad input at its file, line and code; formats; cache; speed."""
 from __future__ import annotations
 
 import json
@@ -656,7 +656,7 @@ def test_file_order_never_changes_the_findings(seed):
 
 
 # An independent oracle for the outgoing-sum check: enumerate every full context assignment and
-# every visited set a walk can produce, resolve by the rules of SPEC 5 written out directly.
+# every visited set a walk can produce, resolve by the rules of docs/formats.md#resolution written out directly.
 NODES = ["a", "b", "c", "d", "win"]
 EDGES = [("ab", "a", "b"), ("ac", "a", "c"), ("ba", "b", "a"), ("bc", "b", "c"), ("cd", "c", "d"), ("cw", "c", "win"),
          ("dw", "d", "win")]

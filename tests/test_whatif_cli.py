@@ -1,4 +1,4 @@
-"""`funnelcheck whatif`: the JSON shape of SPEC 10, the text view, bad input, --rev."""
+"""`funnelcheck whatif`: the JSON shape of docs/cli.md, the text view, bad input, --rev."""
 from __future__ import annotations
 
 import io

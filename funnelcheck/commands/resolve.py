@@ -1,4 +1,4 @@
-"""`funnelcheck resolve REF`: one reference through the fallback hierarchy (SPEC 5)."""
+"""`funnelcheck resolve REF`: one reference through the fallback hierarchy (docs/formats.md#resolution)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""`funnelcheck validate [PATH...]`: every check of SPEC 11 over the whole registry.
+"""`funnelcheck validate [PATH...]`: every check of docs/validation.md over the whole registry.
 
 Runs on every commit (pre-commit), so it stays light: it imports neither numpy, scipy,
 pygit2 nor SQLAlchemy (pygit2 only with --rev), and jsonschema only when a file changed.

@@ -1,4 +1,4 @@
-"""`funnelcheck whatif GRAPH`: conversion under a traffic mix, with Monte Carlo uncertainty (SPEC 6)."""
+"""`funnelcheck whatif GRAPH`: conversion under a traffic mix, with Monte Carlo uncertainty (docs/statistics.md)."""
 from __future__ import annotations
 
 import argparse

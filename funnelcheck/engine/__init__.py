@@ -1,4 +1,4 @@
-"""The what-if engine (SPEC 6): propagation over the state graph, segment mixes, overrides and
+"""The what-if engine (docs/statistics.md): propagation over the state graph, segment mixes, overrides and
 Monte Carlo uncertainty. A library first: `whatif`, `diff` and the dashboard all call
 `run_whatif` and render its `WhatIfResult`.
 

@@ -1,4 +1,4 @@
-"""Traffic mixes (SPEC 6): `--select`, `--mix`, and the segments they weight.
+"""Traffic mixes (docs/statistics.md): `--select`, `--mix`, and the segments they weight.
 
 A segment is a full assignment of a value class to every context key the graph's
 parameters use (values no parameter names share one class, OTHER = '*'). Its weight is the

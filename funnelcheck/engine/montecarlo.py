@@ -1,4 +1,4 @@
-"""Monte Carlo draws of parameters (SPEC 6): moment-matched Beta, one stream per parameter.
+"""Monte Carlo draws of parameters (docs/statistics.md): moment-matched Beta, one stream per parameter.
 
 Every parameter's draws come from its own random stream, seeded from (seed, the parameter's
 stream key) through a stable hash, so a rerun prints identical numbers and two revisions of

@@ -1,4 +1,4 @@
-"""What-if overrides (SPEC 6): `--set "<reference>=<value>"`.
+"""What-if overrides (docs/statistics.md): `--set "<reference>=<value>"`.
 
 An override acts as a parameter with exactly the reference's edge and filters: it replaces
 any parameter (or the inline base) with those filters and otherwise competes in the fallback

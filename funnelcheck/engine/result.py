@@ -1,4 +1,4 @@
-"""What a what-if run returns: plain records, and their JSON shape (SPEC 10)."""
+"""What a what-if run returns: plain records, and their JSON shape (docs/cli.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -91,7 +91,7 @@ class WhatIfResult:
     states: int = 0  # size of the state graph that was propagated
 
     def to_json(self) -> dict:
-        """SPEC 10's `whatif` shape, plus run details."""
+        """the `whatif` JSON shape of docs/cli.md, plus run details."""
         return {
             "graph": self.graph,
             "conversion": self.conversion.to_json(),

@@ -1,4 +1,4 @@
-"""Render validation findings: text lines, the JSON list of SPEC 10, GitHub annotations."""
+"""Render validation findings: text lines, the JSON list of docs/cli.md, GitHub annotations."""
 from __future__ import annotations
 
 from funnelcheck.findings import ERROR, WARNING, Finding
@@ -10,7 +10,7 @@ def text(findings: list[Finding]) -> str:
 
 
 def as_json(findings: list[Finding]) -> list[dict]:
-    """The SPEC 10 shape: [{"path", "line", "column", "severity", "code", "message", "json_path"}]."""
+    """The JSON shape of docs/cli.md: [{"path", "line", "column", "severity", "code", "message", "json_path"}]."""
     return [f.as_dict() for f in findings]
 
 

@@ -1,4 +1,4 @@
-"""The what-if diff as a GitHub PR comment (SPEC 7), and the escaping every user string goes through.
+"""The what-if diff as a GitHub PR comment (docs/cli-git.md), and the escaping every user string goes through.
 
 Layout: the hidden marker, a summary table, validation at HEAD in one line, then per graph a
 Mermaid flowchart and `<details>` blocks. The body stays under `LIMIT` characters: whole
