@@ -73,5 +73,10 @@ def draws(est: Estimate, key: str, seed: int, samples: int) -> np.ndarray:
 
 def summarize(values: np.ndarray) -> tuple[float, float, float, float]:
     """(mean, p05, p50, p95) of Monte Carlo draws (numpy's default linear quantiles)."""
-    p05, p50, p95 = np.quantile(values, [0.05, 0.5, 0.95])
-    return float(values.mean()), float(p05), float(p50), float(p95)
+    return summarize_rows(values[np.newaxis, :])[0]
+
+
+def summarize_rows(values: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """`summarize` of every row of a (rows, draws) array, in one pass over it."""
+    p05, p50, p95 = np.quantile(values, [0.05, 0.5, 0.95], axis=1)
+    return [tuple(map(float, row)) for row in zip(values.mean(axis=1), p05, p50, p95)]

@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from funnelcheck.engine import chain
 from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
-from funnelcheck.engine.montecarlo import InfeasibleEstimate, Streams, beta_shape, summarize
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, Streams, beta_shape, summarize, summarize_rows
 from funnelcheck.engine.overrides import OVERRIDE, Override, OverrideSlot, override_slots
 from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
                                        WhatIfResult)
@@ -379,8 +379,8 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     outcomes = {n.id: float(pop_visits[node_pos[n.id]]) for n in graph.nodes if n.outcome is not None}
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
-                      Summary(float(seg_point[j]), *summarize(seg_draws[j])))
-        for j, s in enumerate(segs)]
+                      Summary(float(seg_point[j]), *stats))
+        for j, (s, stats) in enumerate(zip(segs, summarize_rows(seg_draws)))]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
