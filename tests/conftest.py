@@ -1,7 +1,6 @@
 """Shared fixtures: registries written to temp folders, and the CLI called in-process."""
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -57,16 +56,3 @@ def _no_github_env(monkeypatch):
     """Tests never inherit a CI's GitHub settings (they would switch output formats)."""
     for var in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY", "GITHUB_API_URL"):
         monkeypatch.delenv(var, raising=False)
-
-
-def requires_postgres():
-    """PostgreSQL on 127.0.0.1:5432: fail under CI=true when unreachable, skip elsewhere."""
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-        return
-    except OSError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required under CI=true: {exc}")
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
