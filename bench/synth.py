@@ -90,7 +90,7 @@ def generate(out: Path, parameters: int = 5000, graphs: int = 20, seed: int = 1)
         for e in edges:
             by_source.setdefault(e[1], []).append(e)
         edge_lines = []
-        for source, out_edges in by_source.items():
+        for out_edges in by_source.values():
             primary = rng.choice(list(CONTEXTS))
             bases = [0.75 / len(out_edges) * rng.uniform(0.8, 1.2) for _ in out_edges]
             total = sum(bases)

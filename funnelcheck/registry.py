@@ -105,7 +105,7 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     # Sorted, so which of two duplicates is kept (and reported) never depends on listing order.
     files = sorted(source.files(), key=lambda sf: sf.path)
     findings.extend(source.problems)
-    parsed: list[tuple[str, SourceFile, Doc]] = []
+    parsed: list[tuple[str, Doc]] = []
     for sf in files:
         kind = kind_of(sf.path)
         if kind is None:
@@ -121,14 +121,14 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
             doc = deferred_doc(sf.display, data, sf.read) if has_doc else None
         findings.extend(file_findings)
         if doc is not None and (not file_findings or not any(f.severity == ERROR for f in file_findings)):
-            parsed.append((kind, sf, doc))
+            parsed.append((kind, doc))
     cache.save()
     registry = Registry(root=source.root_display, config=config)
     docs = {}
-    contexts_docs = [d for k, _, d in parsed if k == "contexts"]
+    contexts_docs = [d for k, d in parsed if k == "contexts"]
     if len(contexts_docs) > 1:
         findings.append(contexts_docs[1].finding((), "duplicate-file", "only one contexts file is allowed"))
-    for kind, sf, doc in parsed:
+    for kind, doc in parsed:
         docs[doc.path] = doc
         if kind == "contexts" and doc is contexts_docs[0]:
             registry.contexts = _contexts(doc, findings)
