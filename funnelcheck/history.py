@@ -63,7 +63,7 @@ class HistoryRow(NamedTuple):
         """Mean after minus mean before, when both exist."""
         new = self.value.estimate if self.value else None
         old = self.previous.estimate if self.previous else None
-        return new.mean - old.mean if new and old else None
+        return round(new.mean - old.mean, 12) if new and old else None  # 0.6 - 0.55 is 0.05, not 0.0499…93
 
 
 @dataclass
