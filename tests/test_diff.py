@@ -246,3 +246,21 @@ def test_delta_of_and_changes_are_exact():
     assert d.point == pytest.approx(0.02) and d.mean == pytest.approx(0.0125)
     assert d.prob_improvement == 0.5  # 2 of 4 draws strictly better
     assert parameter_changes(None, None) == []
+
+
+def test_only_edges_whose_own_inputs_changed_are_highlighted(tmp_path, cli):
+    """Raising add-to-cart for google shifts who reaches the cart, so checkout's effective p moves
+    (google checks out at 0.8, organic at 0.4) — but checkout's parameters are the same: not changed."""
+    repo = GitCli(tmp_path / "shop")
+    repo.commit("base", shop_registry(add=0.5, checkout=0.4, google=0.8))
+    repo.commit("more google carts", {"registry/parameters/cart/add-to-cart-google.yaml":
+                                      parameter("add-to-cart-google", "add-to-cart", 0.9, 0.0, {"channel": "google"})})
+    edges = run_json(cli, repo, "HEAD~1", "HEAD")["graphs"][0]["edges"]
+    # closed forms: google 60% / organic 40%; cart visits base 0.5, head 0.6*0.9 + 0.4*0.5 = 0.74
+    assert edges["checkout"]["base"] == pytest.approx((0.6 * 0.5 * 0.8 + 0.4 * 0.5 * 0.4) / 0.5)
+    assert edges["checkout"]["head"] == pytest.approx((0.6 * 0.9 * 0.8 + 0.4 * 0.5 * 0.4) / 0.74)
+    assert edges["checkout"]["changed"] is False
+    assert edges["add-to-cart"]["changed"] is True
+    md = cli("diff", "HEAD~1", "HEAD", "--format", "md", cwd=repo.path).out
+    assert f'|"{0.5:g} → {0.74:g}"|' in md and "→ 0.7" in md
+    assert md.count("==>") == 1
