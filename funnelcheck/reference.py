@@ -13,8 +13,6 @@ from functools import lru_cache
 from funnelcheck.findings import FunnelcheckError
 from funnelcheck.resources import resource_dir
 
-FIELDS = ("mean", "stdev")
-
 
 @dataclass(frozen=True)
 class Reference:

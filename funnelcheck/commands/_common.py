@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from funnelcheck.findings import ERROR, Finding, FunnelcheckError
+from funnelcheck.findings import ERROR, FunnelcheckError
 from funnelcheck.registry import Loaded, Project, find_project, load_project
 
 
@@ -50,7 +50,3 @@ def require_clean(loaded: Loaded, what: str = "the registry") -> None:
 def print_json(data, stream=None) -> None:
     json.dump(data, stream or sys.stdout, indent=2, sort_keys=False)
     (stream or sys.stdout).write("\n")
-
-
-def findings_json(findings: list[Finding]) -> list[dict]:
-    return [f.as_dict() for f in findings]
