@@ -114,7 +114,7 @@ def open_repository(project: Project) -> pygit2.Repository:
         start = start.parent
     found = pygit2.discover_repository(str(start))
     if found is None:
-        raise UsageError(f"--rev needs a Git repository, and {display_path(start)} is not inside one")
+        raise UsageError(f"reading Git revisions needs a Git repository, and {display_path(start)} is not inside one")
     repo = pygit2.Repository(found)
     if repo.workdir is None:
         raise UsageError(f"{found} is a bare repository; run funnelcheck inside a clone")
