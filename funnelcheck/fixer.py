@@ -10,13 +10,12 @@ before anything is written; files are replaced atomically.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
+from funnelcheck.atomicfile import write_atomic
 from funnelcheck.findings import FunnelcheckError
 from funnelcheck.reference import ReferenceError, format_reference, looks_like_reference, parse_reference
 
@@ -68,21 +67,6 @@ def format_file(path: Path, kind: str) -> bool:
         return False
     write_atomic(path, new.encode("utf-8"))
     return True
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` through a temporary file in the same folder, keeping its mode."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _compose(text: str):

@@ -11,13 +11,13 @@ after one edit writes a sixteenth of the cache, not all of it.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import time
 import zlib
 from pathlib import Path
 
 from funnelcheck import __version__, schema
+from funnelcheck.atomicfile import write_atomic
 from funnelcheck.sources import SourceFile, content_key
 
 
@@ -90,9 +90,9 @@ class ParseCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             for i in sorted(self._changed):
-                _write(self._shard_path(i), self._shards[i])
+                write_atomic(self._shard_path(i), pickle.dumps(self._shards[i], pickle.HIGHEST_PROTOCOL))
             if not self._indexed:
-                _write(self.path, (self.salt, self.SHARDS))
+                write_atomic(self.path, pickle.dumps((self.salt, self.SHARDS), pickle.HIGHEST_PROTOCOL))
         except OSError:
             return  # a read-only checkout still validates, just without the cache
         self._changed.clear()
@@ -125,10 +125,3 @@ class ParseCache:
 
 def _shard(display: str) -> int:
     return zlib.crc32(display.encode()) % ParseCache.SHARDS
-
-
-def _write(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = render_text(result)
     if args.output:
-        from funnelcheck.fixer import write_atomic
+        from funnelcheck.atomicfile import write_atomic
 
         out = Path(args.output)
         if not out.parent.is_dir():

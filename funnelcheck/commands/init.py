@@ -11,7 +11,7 @@ from pathlib import Path
 
 from funnelcheck import __version__
 from funnelcheck.findings import FunnelcheckError
-from funnelcheck.fixer import write_atomic
+from funnelcheck.atomicfile import write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Until you name the repository that publishes funnelcheck's hooks, pre-commit cannot fetch them.
