@@ -24,7 +24,7 @@ from funnelcheck.engine import run_whatif
 from funnelcheck.engine.montecarlo import draws
 from funnelcheck.model import Context, ContextValue, Edge, Estimate, Graph, Node, Parameter, Registry, Where
 from funnelcheck.resolve import INLINE, Resolver
-from funnelcheck.statespace import build_state_graph, context_classes, segment_context, segments
+from funnelcheck.engine.statespace import build_state_graph, context_classes, segment_context, segments
 from funnelcheck.yamlload import Doc
 
 GRAPH = "synthetic"

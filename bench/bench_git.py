@@ -188,8 +188,8 @@ def main(argv: list[str]) -> int:
     git = _wall(["git", "log", "--follow", "-p", "--", tracked_path], hist_repo, repeats, env)
     rows.append((f"history {TRACKED} ({HISTORY_COMMITS:,} commits, {HISTORY_FILES} files)", ours, git, "ratio <= 1.0",
                  ours / git <= 1.0))
-    floor = _wall([sys.executable, "-c", "import funnelcheck.cli, funnelcheck.commands.history, funnelcheck.gitsource, "
-                   "funnelcheck.history"], hist_repo, repeats, env)
+    floor = _wall([sys.executable, "-c", "import funnelcheck.cli, funnelcheck.commands.history, funnelcheck.load.gitsource, "
+                   "funnelcheck.git.history"], hist_repo, repeats, env)
     rows.append(("  of which: Python start + imports (pygit2 included)", floor, git, "-", None))
 
     diff_repo, _ = _cached("diff-repo", build_diff_repo)
@@ -225,7 +225,7 @@ def diff_breakdown(repo: Path, head: str) -> list[tuple]:
     """Where a warm `diff base HEAD` spends its time, measured in-process: loading, validation, engine."""
     import argparse
 
-    from funnelcheck import diff as diff_module
+    from funnelcheck.git import diff as diff_module
     from funnelcheck.commands import diff as diff_command
     from funnelcheck.engine import run_whatif
 

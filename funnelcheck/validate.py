@@ -16,9 +16,9 @@ from typing import Iterable, NamedTuple
 
 from funnelcheck.findings import ERROR, WARNING, Finding, sort_key
 from funnelcheck.model import Edge, Estimate, Graph, Node, Parameter, Registry, Where
-from funnelcheck.registry import Loaded, kind_of
+from funnelcheck.load.registry import Loaded, kind_of
 from funnelcheck.resolve import INLINE, Resolver, Slot
-from funnelcheck.statespace import OTHER, build_state_graph
+from funnelcheck.engine.statespace import OTHER, build_state_graph
 
 # Sums of probabilities are compared with this slack, so 0.7 + 0.2 + 0.1 never fails on rounding.
 SUM_TOLERANCE = 1e-9

@@ -12,10 +12,10 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from funnelcheck.diff import (Change, Delta, Diff, EdgeDelta, GraphDiff, SegmentDelta, Side, delta_of,
+from funnelcheck.git.diff import (Change, Delta, Diff, EdgeDelta, GraphDiff, SegmentDelta, Side, delta_of,
                               parameter_changes)
 from funnelcheck.engine import Summary
-from funnelcheck.registry import Loaded
+from funnelcheck.load.registry import Loaded
 from funnelcheck.render import markdown, mermaid
 from gitrepos import GitCli, parameter, shop_registry
 

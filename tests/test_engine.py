@@ -8,8 +8,8 @@ import yaml
 from funnelcheck.engine import Mix, parse_mix, parse_override, parse_select, run_whatif
 from funnelcheck.engine.chain import feedback_set
 from funnelcheck.findings import FunnelcheckError, UsageError
-from funnelcheck.registry import load
-from funnelcheck.sources import DictSource
+from funnelcheck.load.registry import load
+from funnelcheck.load.sources import DictSource
 
 CHANNELS = [{"id": "channel", "values": [{"id": "google", "share": 0.5}, {"id": "facebook", "share": 0.3},
                                          {"id": "direct", "share": 0.2}]}]

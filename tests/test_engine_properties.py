@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from funnelcheck.engine import Mix, run_whatif
 from funnelcheck.resolve import Resolver
-from funnelcheck.statespace import build_state_graph, context_classes, segment_context, segments
+from funnelcheck.engine.statespace import build_state_graph, context_classes, segment_context, segments
 
 from test_engine import files_of, graph, param, registry_of
 

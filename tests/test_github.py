@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakegithub import TOKEN, fake_github  # noqa: F401  (the fixture)
-from funnelcheck import github
+from funnelcheck.github import client as github
 from funnelcheck.render.markdown import MARKER
 
 

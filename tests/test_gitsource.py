@@ -6,11 +6,11 @@ import subprocess
 import pygit2
 import pytest
 
-from funnelcheck import registry as registry_module
+from funnelcheck.load import registry as registry_module
 from funnelcheck.findings import FunnelcheckError, UsageError
-from funnelcheck.gitsource import GitTreeSource, load_revision, load_tree, open_revision
-from funnelcheck.registry import ParseCache, find_project, load
-from funnelcheck.sources import WorkTreeSource
+from funnelcheck.load.gitsource import GitTreeSource, load_revision, load_tree, open_revision
+from funnelcheck.load.registry import ParseCache, find_project, load
+from funnelcheck.load.sources import WorkTreeSource
 from gitrepos import GitCli, PyRepo, parameter, shop_registry
 
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funnelcheck.commands.history import ProgressBar
-from funnelcheck.history import parameter_history
+from funnelcheck.git.history import parameter_history
 from gitrepos import GitCli, PyRepo, parameter, shop_registry
 
 OLD = "registry/parameters/checkout/checkout-base.yaml"

@@ -11,7 +11,7 @@ import yaml
 from funnelcheck import __version__
 from funnelcheck.commands.init import HOOKS_PLACEHOLDER, scaffold
 from funnelcheck.engine import run_whatif
-from funnelcheck.registry import find_project, load_project
+from funnelcheck.load.registry import find_project, load_project
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

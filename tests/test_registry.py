@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-from funnelcheck.registry import ParseCache, find_project, load, load_project
-from funnelcheck.sources import DictSource, WorkTreeSource
+from funnelcheck.load.registry import ParseCache, find_project, load, load_project
+from funnelcheck.load.sources import DictSource, WorkTreeSource
 from funnelcheck.yamlload import load_yaml
 
 from conftest import EXAMPLE

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funnelcheck.reference import Reference, parse_reference
-from funnelcheck.registry import load
+from funnelcheck.load.registry import load
 from funnelcheck.resolve import Resolver, resolve
-from funnelcheck.sources import DictSource
+from funnelcheck.load.sources import DictSource
 
 CONTEXTS = """\
 contexts:

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funnelcheck.resources import resource_dir
-from funnelcheck.schemafast import compile_schema
-from funnelcheck.sources import WorkTreeSource
-from funnelcheck.registry import kind_of
+from funnelcheck.load.schemafast import compile_schema
+from funnelcheck.load.sources import WorkTreeSource
+from funnelcheck.load.registry import kind_of
 from funnelcheck.yamlload import load_yaml
 
 from conftest import EXAMPLE

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funnelcheck import registry as registry_module
+from funnelcheck.load import registry as registry_module
 from funnelcheck.findings import Finding
-from funnelcheck.registry import load
+from funnelcheck.load.registry import load
 from funnelcheck.render import findings as render
-from funnelcheck.sources import DictSource
+from funnelcheck.load.sources import DictSource
 from funnelcheck.validate import CODES, validate
 
 from conftest import EXAMPLE, REPO, write_tree

@@ -6,7 +6,7 @@ import json
 import sys
 
 from funnelcheck.findings import ERROR, FunnelcheckError
-from funnelcheck.registry import Loaded, Project, find_project, load_project
+from funnelcheck.load.registry import Loaded, Project, find_project, load_project
 
 
 def add_rev(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def open_registry(args: argparse.Namespace) -> Loaded:
     project = project_of(args)
     rev = getattr(args, "rev", None)
     if rev:
-        from funnelcheck.gitsource import load_revision
+        from funnelcheck.load.gitsource import load_revision
 
         return load_revision(project, rev)
     return load_project(project)

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise UsageError("--samples must be at least 2")
-    from funnelcheck.diff import diff
+    from funnelcheck.git.diff import diff
 
     base, head = load_sides(args)
     result = diff(base, head, samples=args.samples, seed=args.seed)
@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
 def load_sides(args: argparse.Namespace):
     """BASE from Git (a missing registry there is allowed: all is new); HEAD from Git or the work tree."""
-    from funnelcheck.diff import Side, errors_of
-    from funnelcheck.gitsource import blob_cache, load_tree, open_repository, open_revision, registry_exists
-    from funnelcheck.registry import load_project
+    from funnelcheck.git.diff import Side, errors_of
+    from funnelcheck.load.gitsource import blob_cache, load_tree, open_repository, open_revision, registry_exists
+    from funnelcheck.load.registry import load_project
 
     project = project_of(args)
     repo = open_repository(project)

@@ -13,8 +13,8 @@ from pathlib import Path
 from funnelcheck.commands._common import project_of
 from funnelcheck.findings import UsageError
 from funnelcheck.fixer import FormatError, format_file
-from funnelcheck.registry import kind_of
-from funnelcheck.sources import WorkTreeSource, display_path
+from funnelcheck.load.registry import kind_of
+from funnelcheck.load.sources import WorkTreeSource, display_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

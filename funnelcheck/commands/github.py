@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from funnelcheck import github
+    from funnelcheck.github import client as github
     from funnelcheck.render.markdown import MARKER
 
     body = _read(args.body_file)

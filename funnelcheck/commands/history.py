@@ -35,8 +35,8 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if not ID.match(args.parameter_id):
         raise UsageError(f"'{args.parameter_id}' is not a parameter id (lower-case letters, digits, '-' and '_')")
-    from funnelcheck.gitsource import open_revision
-    from funnelcheck.history import history_cache, parameter_history, row_json
+    from funnelcheck.load.gitsource import open_revision
+    from funnelcheck.git.history import history_cache, parameter_history, row_json
 
     project = project_of(args)
     revision = open_revision(project, args.rev)

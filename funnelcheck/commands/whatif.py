@@ -8,7 +8,7 @@ from typing import TextIO
 
 from funnelcheck.commands._common import BlockingFindings, add_format, add_rev, open_registry, print_json, require_clean
 from funnelcheck.findings import ERROR, Finding
-from funnelcheck.registry import Loaded
+from funnelcheck.load.registry import Loaded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

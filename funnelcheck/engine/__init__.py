@@ -2,16 +2,29 @@
 Monte Carlo uncertainty. A library first: `whatif`, `diff` and the dashboard all call
 `run_whatif` and render its `WhatIfResult`.
 
-Modules: `mix` (segments and their weights), `overrides` (`--set`), `montecarlo` (Beta draws
-and their streams), `chain` (the absorbing-chain solver), `run` (the pipeline), `result`.
-"""
-from funnelcheck.engine.mix import Mix, Segment, parse_mix, parse_select
-from funnelcheck.engine.overrides import Override, parse_override
-from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
-                                       WhatIfResult)
-from funnelcheck.engine.run import run_whatif
+Modules: `statespace` (states and segments, plain Python: validate uses it too), `mix` (segments and
+their weights), `overrides` (`--set`), `montecarlo` (Beta draws and their streams), `chain` (the
+absorbing-chain solver), `run` (the pipeline), `result`.
 
-__all__ = [
-    "AppliedOverride", "EdgeResult", "Mix", "NodeResult", "Override", "Segment", "SegmentResult", "Summary",
-    "WhatIfResult", "parse_mix", "parse_override", "parse_select", "run_whatif",
-]
+The names below are loaded on first use, so `import funnelcheck.engine.statespace` (on the path of
+`validate`) does not import numpy.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "Mix": "mix", "Segment": "mix", "parse_mix": "mix", "parse_select": "mix",
+    "Override": "overrides", "parse_override": "overrides",
+    "AppliedOverride": "result", "EdgeResult": "result", "NodeResult": "result", "SegmentResult": "result",
+    "Summary": "result", "WhatIfResult": "result",
+    "run_whatif": "run",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'funnelcheck.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"funnelcheck.engine.{_WHERE[name]}"), name)

@@ -13,7 +13,7 @@ from typing import Iterable
 
 from funnelcheck.findings import UsageError
 from funnelcheck.model import Registry
-from funnelcheck.statespace import OTHER, ContextClass
+from funnelcheck.engine.statespace import OTHER, ContextClass
 
 
 @dataclass

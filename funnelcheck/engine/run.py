@@ -31,7 +31,7 @@ from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.model import Graph, Registry
 from funnelcheck.reference import Reference, format_reference
 from funnelcheck.resolve import INLINE, Resolver, Slot
-from funnelcheck.statespace import OTHER, ContextClass, StateGraph, build_state_graph, context_classes, segments
+from funnelcheck.engine.statespace import OTHER, ContextClass, StateGraph, build_state_graph, context_classes, segments
 
 # Working arrays of one Monte Carlo chunk stay around this size (bytes).
 CHUNK_BYTES = 48 * 2**20

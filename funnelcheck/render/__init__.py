@@ -1,7 +1,7 @@
 """Renderers: turn results into text, JSON, Markdown, GitHub annotations. They never compute."""
 from __future__ import annotations
 
-from funnelcheck.statespace import OTHER
+from funnelcheck.engine.statespace import OTHER
 
 
 def segment_label(context: dict, members: dict, sep: str = " ") -> str:

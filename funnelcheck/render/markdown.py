@@ -10,7 +10,7 @@ import html
 import re
 
 from funnelcheck import __version__
-from funnelcheck.diff import Change, Delta, Diff, GraphDiff
+from funnelcheck.git.diff import Change, Delta, Diff, GraphDiff
 from funnelcheck.findings import ERROR, WARNING, Finding
 from funnelcheck.render import mermaid, segment_label
 

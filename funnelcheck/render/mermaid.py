@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from funnelcheck.diff import EdgeDelta, GraphDiff
+from funnelcheck.git.diff import EdgeDelta, GraphDiff
 
 CHANGED_STYLE = "stroke:#d1242f,stroke-width:3px,color:#d1242f"
 MAX_EDGES = 200  # beyond this only changed edges are drawn: Mermaid refuses very large charts

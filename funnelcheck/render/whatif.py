@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from funnelcheck.engine.result import WhatIfResult
 from funnelcheck.render import segment_label
-from funnelcheck.statespace import OTHER
+from funnelcheck.engine.statespace import OTHER
 
 
 def pct(x: float | None, digits: int = 2) -> str:

@@ -16,9 +16,10 @@ import time
 import zlib
 from pathlib import Path
 
-from funnelcheck import __version__, schema
+from funnelcheck import __version__
+from funnelcheck.load import schema
 from funnelcheck.atomicfile import write_atomic
-from funnelcheck.sources import SourceFile, content_key
+from funnelcheck.load.sources import SourceFile, content_key
 
 
 class ParseCache:

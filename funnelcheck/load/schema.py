@@ -24,7 +24,7 @@ def _schema(kind: str) -> dict:
 @lru_cache(maxsize=None)
 def _certainly_valid(kind: str):
     """A fast predicate that is True only for documents jsonschema accepts (see schemafast)."""
-    from funnelcheck.schemafast import compile_schema
+    from funnelcheck.load.schemafast import compile_schema
 
     return compile_schema(_schema(kind))
 

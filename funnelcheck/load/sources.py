@@ -1,7 +1,7 @@
 """Where registry files come from: a (path, bytes) source.
 
 The same loader reads the work tree (`WorkTreeSource`) and any Git revision
-(`funnelcheck.gitsource.GitTreeSource`), so `--rev` costs no special case downstream.
+(`funnelcheck.load.gitsource.GitTreeSource`), so `--rev` costs no special case downstream.
 """
 from __future__ import annotations
 

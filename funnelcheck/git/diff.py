@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError
 from funnelcheck.model import Edge, Graph, Parameter, Registry
-from funnelcheck.registry import Loaded
-from funnelcheck.statespace import OTHER
+from funnelcheck.load.registry import Loaded
+from funnelcheck.engine.statespace import OTHER
 
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 

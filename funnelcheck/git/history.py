@@ -24,9 +24,9 @@ import pygit2
 
 from funnelcheck.findings import ERROR
 from funnelcheck.model import Estimate
-from funnelcheck.parsecache import ParseCache
-from funnelcheck.registry import load
-from funnelcheck.sources import SourceFile
+from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.registry import load
+from funnelcheck.load.sources import SourceFile
 
 PARAMETERS = "parameters"
 ADDED, MODIFIED, MOVED, REMOVED, TRUNCATED = "added", "modified", "moved", "removed", "truncated"

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from funnelcheck import schema
+from funnelcheck.load import schema
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.model import (Config, Context, ContextValue, Edge, Estimate, Graph, Node, Parameter,
                                Registry, Where)
-from funnelcheck.parsecache import ParseCache
-from funnelcheck.sources import Source, SourceFile, WorkTreeSource, content_key, display_path
+from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.sources import Source, SourceFile, WorkTreeSource, content_key, display_path
 from funnelcheck.yamlload import Doc, deferred_doc, load_yaml
 
 CONFIG_NAME = "funnelcheck.yaml"

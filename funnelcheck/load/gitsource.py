@@ -14,9 +14,9 @@ from typing import NamedTuple
 import pygit2
 
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError, UsageError
-from funnelcheck.parsecache import ParseCache
-from funnelcheck.registry import Loaded, Project, load, load_config, parse_config
-from funnelcheck.sources import SourceFile, display_path
+from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.registry import Loaded, Project, load, load_config, parse_config
+from funnelcheck.load.sources import SourceFile, display_path
 
 SHALLOW_HINT = "the clone is shallow: fetch with full history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)"
 

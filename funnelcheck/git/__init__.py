@@ -1,0 +1,1 @@
+"""Git-native views: parameter history and what-if diffs between revisions."""
