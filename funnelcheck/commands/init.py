@@ -1,7 +1,8 @@
 """`funnelcheck init [DIR]`: scaffold a funnel models repository.
 
 Writes a small registry that validates clean, funnelcheck.yaml, .pre-commit-config.yaml
-(funnelcheck's hooks) and the two GitHub workflows. Existing files are never overwritten
+(funnelcheck's hooks), the two GitHub workflows and `.funnelcheck/.gitignore` (the tool's local
+state folder ignores itself). Existing files are never overwritten
 unless --force is given; nothing is written when any of them exists.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ SPECIAL = {
     "pre-commit-config.yaml": ".pre-commit-config.yaml",
     "workflows/funnel-impact.yml": ".github/workflows/funnel-impact.yml",
     "workflows/funnel-monitor.yml": ".github/workflows/funnel-monitor.yml",
+    "state-gitignore": ".funnelcheck/.gitignore",
 }
 
 
@@ -37,8 +39,8 @@ def scaffold() -> dict[str, str]:
     """Destination path (relative, '/'-separated) -> template path (relative to TEMPLATES)."""
     out = {}
     for path in sorted(TEMPLATES.rglob("*")):
-        if path.is_file() and path.suffix in (".yaml", ".yml"):
-            rel = path.relative_to(TEMPLATES).as_posix()
+        rel = path.relative_to(TEMPLATES).as_posix()
+        if path.is_file() and (path.suffix in (".yaml", ".yml") or rel in SPECIAL):
             out[SPECIAL.get(rel, rel)] = rel
     return out
 
