@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
         raise FunnelcheckError(f"refusing to overwrite {shown} in {root} (use --force)")
     for dest, template in files.items():
-        (root / dest).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(root / dest, render(template, args.hooks_repo).encode("utf-8"))
+        try:
+            (root / dest).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(root / dest, render(template, args.hooks_repo).encode("utf-8"))
+        except OSError as exc:  # a full disk or a read-only folder: what was written stays whole
+            raise FunnelcheckError(f"cannot write {root / dest}: {exc.strerror or exc}") from None
     print(f"scaffolded {len(files)} files in {root}:")
     for dest in files:
         print(f"  {dest}{'  (overwritten)' if dest in existing else ''}")
