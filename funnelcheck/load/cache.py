@@ -17,6 +17,7 @@ import json
 import os
 import time
 import zlib
+from functools import lru_cache
 from pathlib import Path
 
 from funnelcheck import __version__
@@ -62,6 +63,19 @@ def write_entry(path: Path, value) -> None:
     write_atomic(path, _MAGIC + _digest(payload) + b"\n" + payload)
 
 
+@lru_cache(maxsize=None)
+def _rules_fingerprint() -> str:
+    """Changes with the code that makes an entry, so a fixed rule is never hidden by a cached verdict."""
+    h = hashlib.blake2b(digest_size=8)
+    here = Path(__file__).resolve().parent
+    for path in (here.parent / "yamlload.py", here / "schema.py", here / "schemafast.py", here / "registry.py"):
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"?")
+    return h.hexdigest()
+
+
 def _digest(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, digest_size=16).hexdigest().encode("ascii")
 
@@ -81,7 +95,7 @@ class ParseCache:
         self.dirty = False  # entries were added in this run
         self.used: set = set()  # keys asked for in this run: what `save` keeps
         self.seen: set = set()  # display paths stamped in this run
-        self.salt = f"{__version__}:{schema.schemas_fingerprint()}"
+        self.salt = f"{__version__}:{schema.schemas_fingerprint()}:{_rules_fingerprint()}"
         self._changed: set[int] = set()  # shards to rewrite
         self._shards: list[tuple[dict, dict]] = [({}, {}) for _ in range(self.SHARDS)]  # what each holds
         self._indexed = False  # the index on disk matches this cache
