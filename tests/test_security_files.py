@@ -158,3 +158,11 @@ def test_the_cache_on_a_full_disk_still_validates(project, capsys, monkeypatch):
     assert not any(p.is_file() for p in Path(os.environ["XDG_CACHE_HOME"]).rglob("*"))
     assert _validate(capsys) == broken
     assert any(p.is_file() for p in Path(os.environ["XDG_CACHE_HOME"]).rglob("*"))
+
+
+@pytest.mark.parametrize("command", [["validate"], ["resolve", "p"], ["whatif", "g"]])
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_rev_is_a_usage_error(project, capsys, command, empty):
+    code = main([*command, "--rev", empty])
+    err = capsys.readouterr().err
+    assert code == 2 and "--rev" in err and "needs a revision" in err
