@@ -24,7 +24,7 @@ from funnelcheck.findings import ERROR, Finding, json_path
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.constructor.SafeConstructor()
 
-MAX_FILE_BYTES = 2 * 1024 * 1024  # a 2,500-node graph is ~0.3 MB
+MAX_FILE_BYTES = 1024 * 1024  # a 2,500-node graph is ~0.25 MB
 MAX_DEPTH = 64  # registry files nest 6 levels deep
 # Values produced by following aliases (every node under `*x`, each time it is used):
 # past this a document is an alias bomb ("billion laughs").
