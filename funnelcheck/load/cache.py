@@ -190,15 +190,18 @@ def _storable(value) -> bool:
 
 
 def _decode(data) -> tuple[dict, dict]:
-    """A shard back from JSON data; raises TypeError/ValueError/KeyError on any other shape."""
+    """A shard back from JSON data; raises TypeError/ValueError/KeyError on any other shape.
+
+    This runs for every file on every run: plain type tests, no generator per entry."""
     entries = {}
     for kind, display, key, has_doc, value, findings in data["entries"]:
-        if not all(isinstance(x, str) for x in (kind, display, key)) or not isinstance(has_doc, bool):
+        if not (type(kind) is str and type(display) is str and type(key) is str and type(has_doc) is bool):
             raise ValueError("not a cache entry")
-        entries[(kind, display, key)] = (has_doc, value, [Finding(*_finding_fields(f)) for f in findings])
+        entries[(kind, display, key)] = (has_doc, value,
+                                         [Finding(*_finding_fields(f)) for f in findings] if findings else [])
     stamps = {}
     for display, stamp, key, taken in data["stamps"]:
-        if not (isinstance(display, str) and isinstance(key, str) and isinstance(taken, int)):
+        if not (type(display) is str and type(key) is str and type(taken) is int):
             raise ValueError("not a stamp")
         stamps[display] = (tuple(stamp), key, taken)
     return entries, stamps
