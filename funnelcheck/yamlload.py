@@ -2,12 +2,18 @@
 
 The read path uses PyYAML's libyaml composer: it is ~30x faster than a pure-Python
 parser and gives node marks. Values are constructed here, not by PyYAML, so that
-duplicate keys are findings and aliases cannot expand without bound. Round-trip
-writes (the format fixer, `update --write`) use ruamel.yaml instead.
+duplicate keys and non-finite numbers are findings and aliases cannot expand without bound.
+Round-trip writes (the format fixer, `update --write`) use ruamel.yaml instead.
+
+Limits (docs/security.md), each a finding rather than a crash or a memory blow-up:
+a file over MAX_FILE_BYTES is refused before it is parsed (parsing costs ~150 bytes of
+memory per byte of a flow list); nesting deeper than MAX_DEPTH; more than MAX_ALIAS_NODES
+values produced by alias expansions (a plain document of any node count is fine).
 """
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple
 
@@ -18,8 +24,11 @@ from funnelcheck.findings import ERROR, Finding, json_path
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.constructor.SafeConstructor()
 
-# A registry file has tens of nodes; a document that expands past this is an alias bomb.
-MAX_NODES = 20_000
+MAX_FILE_BYTES = 1024 * 1024  # a 2,500-node graph is ~0.25 MB
+MAX_DEPTH = 64  # registry files nest 6 levels deep
+# Values produced by following aliases (every node under `*x`, each time it is used):
+# past this a document is an alias bomb ("billion laughs").
+MAX_ALIAS_NODES = 10_000
 
 Path = tuple  # ('edges', 0, 'from')
 Mark = tuple  # (line, column), both 1-based
@@ -81,8 +90,20 @@ class _LazyMarks(Mapping):
         return len(self._positions.get(self._which))
 
 
-class _Bomb(Exception):
-    pass
+class _Refused(Exception):
+    """A limit was passed: the document is refused with one finding at `node` (None: the document)."""
+
+    def __init__(self, node, code: str, message: str):
+        self.node, self.code, self.message = node, code, message
+
+
+class _Budget:
+    """What a construction may still spend, and what it found along the way."""
+
+    def __init__(self):
+        self.alias_nodes = MAX_ALIAS_NODES
+        self.seen: set[int] = set()  # collection nodes met once: meeting one again is an alias
+        self.problems: list[Finding] = []
 
 
 class _Duplicate(Exception):
@@ -103,6 +124,9 @@ def _offset_to_mark(raw: bytes, offset: int) -> Mark:
 
 def load_yaml(path: str, raw: bytes) -> tuple[Doc | None, list[Finding]]:
     """Parse one YAML file. Returns the document, or None and the findings that stop it."""
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Finding(path, 1, 1, ERROR, "file-too-large",
+                              f"the file is larger than the limit of {MAX_FILE_BYTES:,} bytes; refused unread")]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -129,23 +153,31 @@ def load_yaml(path: str, raw: bytes) -> tuple[Doc | None, list[Finding]]:
         return None, [Finding(path, 1, 1, ERROR, "empty-file", "the file is empty")]
     marks: dict = {}
     key_marks: dict = {}
-    budget = [MAX_NODES]
+    budget = _Budget()
     try:
-        data = _construct(path, root, (), marks, key_marks, budget)
-    except _Bomb:
-        line, column = _pos(root)
-        return None, [Finding(path, line, column, ERROR, "alias-bomb",
-                              f"the document expands to more than {MAX_NODES} nodes through aliases; refused")]
+        data = _construct(path, root, (), marks, key_marks, budget, False)
+    except _Refused as refused:
+        line, column = _pos(refused.node or root)
+        return None, [Finding(path, line, column, ERROR, refused.code, refused.message)]
     except _Duplicate as dup:
         return None, [dup.finding]
+    if budget.problems:
+        return None, budget.problems
     return Doc(path, data, marks, key_marks), []
 
 
-def _construct(path: str, node, here: Path, marks: dict, key_marks: dict, budget: list) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _Bomb()
+def _construct(path: str, node, here: Path, marks: dict, key_marks: dict, budget: _Budget, aliased: bool) -> Any:
     marks[here] = _pos(node)
+    if not isinstance(node, yaml.ScalarNode):
+        if len(here) >= MAX_DEPTH:
+            raise _Refused(node, "too-deep", f"the document nests deeper than {MAX_DEPTH} levels; refused")
+        if not aliased:
+            aliased = id(node) in budget.seen
+            budget.seen.add(id(node))
+    if aliased:
+        budget.alias_nodes -= 1
+        if budget.alias_nodes < 0:
+            raise _Refused(None, "alias-bomb", f"aliases expand to more than {MAX_ALIAS_NODES:,} values; refused")
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         first: dict = {}
@@ -153,7 +185,7 @@ def _construct(path: str, node, here: Path, marks: dict, key_marks: dict, budget
             if isinstance(key_node, yaml.ScalarNode):
                 key = key_node.value
             else:
-                key = str(_construct(path, key_node, here + ("<key>",), {}, {}, budget))
+                key = str(_construct(path, key_node, here + ("<key>",), {}, {}, budget, aliased))
             if key in out:
                 line, column = _pos(key_node)
                 raise _Duplicate(Finding(path, line, column, ERROR, "duplicate-key",
@@ -161,11 +193,16 @@ def _construct(path: str, node, here: Path, marks: dict, key_marks: dict, budget
                                          json_path(here + (key,))))
             first[key] = _pos(key_node)
             key_marks[here + (key,)] = first[key]
-            out[key] = _construct(path, value_node, here + (key,), marks, key_marks, budget)
+            out[key] = _construct(path, value_node, here + (key,), marks, key_marks, budget, aliased)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(path, item, here + (i,), marks, key_marks, budget) for i, item in enumerate(node.value)]
+        return [_construct(path, item, here + (i,), marks, key_marks, budget, aliased)
+                for i, item in enumerate(node.value)]
     value = _scalars.construct_object(node)
+    if isinstance(value, float) and not math.isfinite(value):
+        line, column = _pos(node)
+        budget.problems.append(Finding(path, line, column, ERROR, "non-finite",
+                                       f"{node.value} is not a finite number", json_path(here)))
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     if isinstance(value, bytes):

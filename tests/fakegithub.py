@@ -38,18 +38,21 @@ class FakeGitHub:
     failures: list[tuple[str, str, int, dict, dict]] = field(default_factory=list)  # method, path regex, status, headers, body
     read_only: bool = False
     next_id: int = 1000
+    login: str | None = None  # what GET /user answers; None: 403, as for a workflow's GITHUB_TOKEN
 
-    def fail_next(self, method: str, path: str, status: int, headers: dict | None = None, body: dict | None = None):
-        self.failures.append((method, path, status, headers or {}, body or {"message": "failure"}))
+    def fail_next(self, method: str, path: str, status: int, headers: dict | None = None, body=None):
+        """Answer the next matching call with this (`body` may be bytes: sent as is, not JSON)."""
+        self.failures.append((method, path, status, headers or {}, {"message": "failure"} if body is None else body))
 
     def writes(self) -> list[Call]:
         return [c for c in self.calls if c.method in ("POST", "PATCH")]
 
-    def add_comments(self, pr: int, bodies: list[str]) -> None:
+    def add_comments(self, pr: int, bodies: list[str], author: str = "github-actions[bot]") -> None:
         for body in bodies:
             self.next_id += 1
             self.comments.setdefault(pr, []).append(
-                {"id": self.next_id, "body": body, "html_url": f"https://github.test/c/{self.next_id}"})
+                {"id": self.next_id, "body": body, "html_url": f"https://github.test/c/{self.next_id}",
+                 "user": {"login": author}})
 
     # -- request handling -----------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, body: dict | None, auth: str | None) -> tuple[int, dict, object]:
@@ -65,13 +68,17 @@ class FakeGitHub:
         if self.read_only and method in ("POST", "PATCH"):
             return 403, {}, {"message": "Resource not accessible by integration"}
         repo = f"/repos/{self.repository}"
+        if method == "GET" and parts.path == "/user":
+            if self.login is None:
+                return 403, {}, {"message": "Resource not accessible by integration"}
+            return 200, {}, {"login": self.login}
         if method == "GET" and parts.path == repo:
             return 200, {}, {"full_name": self.repository, "default_branch": self.default_branch}
         m = re.fullmatch(rf"{repo}/issues/(\d+)/comments", parts.path)
         if m and method == "GET":
             return self._page(parts.path, query, self.comments.get(int(m.group(1)), []))
         if m and method == "POST":
-            self.add_comments(int(m.group(1)), [body["body"]])
+            self.add_comments(int(m.group(1)), [body["body"]], self.login or "github-actions[bot]")
             return 201, {}, self.comments[int(m.group(1))][-1]
         m = re.fullmatch(rf"{repo}/issues/comments/(\d+)", parts.path)
         if m and method == "PATCH":
@@ -123,9 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         status, headers, payload = self.fake.handle(self.command, self.path, body, self.headers.get("Authorization"))
-        data = json.dumps(payload).encode()
+        raw = isinstance(payload, bytes)  # a queued answer that is not JSON (a proxy's HTML page)
+        data = payload if raw else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if raw else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for k, v in headers.items():
             self.send_header(k, str(v))

@@ -38,7 +38,7 @@ def test_rerun_updates_the_sticky_comment_among_many(fake_github, env, cli, tmp_
     res = cli("github", "comment", "--pr", "7", "--body-file", body_file(tmp_path, f"{MARKER}\nnew impact\n"))
     assert res.code == 0, res
     assert res.out.startswith("updated comment on #7: https://github.test/c/")
-    gets = [c for c in fake_github.calls if c.method == "GET"]
+    gets = [c for c in fake_github.calls if c.method == "GET" and c.path != "/user"]
     assert [c.query.get("page", "1") for c in gets] == ["1", "2", "3"]
     assert all(c.query["per_page"] == "100" for c in gets)
     assert [(c.method, c.path) for c in fake_github.writes()] == [
@@ -96,7 +96,7 @@ def test_rate_limits_and_outages_are_retried(fake_github, env, cli, tmp_path):  
     assert res.code == 0, res
     assert len(fake_github.comments[7]) == 1
     assert env[0] == 3.0 and 4.0 <= env[1] <= 6.5 and env[2] == 1.0  # Retry-After, until reset (+1 s), backoff
-    assert [c.method for c in fake_github.calls] == ["GET", "GET", "GET", "POST", "POST"]
+    assert [c.method for c in fake_github.calls if c.path != "/user"] == ["GET", "GET", "GET", "POST", "POST"]
 
 
 def test_rate_limit_beyond_the_cap_fails_clearly(fake_github, env, cli, tmp_path):  # noqa: F811

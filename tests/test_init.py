@@ -21,6 +21,7 @@ EXPECTED = {
     ".github/workflows/funnel-monitor.yml", "registry/contexts.yaml", "registry/graphs/signup.yaml",
     "registry/parameters/signup/start-signup-base.yaml", "registry/parameters/signup/start-signup-paid.yaml",
     "registry/parameters/activation/activate-base.yaml", "registry/parameters/activation/activate-mobile.yaml",
+    ".funnelcheck/.gitignore",
 }
 
 
@@ -80,3 +81,16 @@ def test_workflows_install_this_version(tmp_path, cli):
     for name in ("funnel-impact.yml", "funnel-monitor.yml"):
         text = (tmp_path / ".github" / "workflows" / name).read_text()
         assert f'python -m pip install "funnelcheck=={__version__}"' in text and "@VERSION@" not in text
+
+
+def test_the_local_state_folder_is_ignored_by_git(tmp_path, cli):
+    """Whatever the tool keeps in .funnelcheck/ never reaches a commit (issue 7, class 1)."""
+    root = tmp_path / "models"
+    assert cli("init", str(root)).code == 0
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".funnelcheck" / "cache").mkdir()
+    (root / ".funnelcheck" / "cache" / "parse.pickle").write_bytes(b"x")
+    (root / ".funnelcheck" / "monitor.db").write_bytes(b"x")
+    status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all"],
+                            capture_output=True, text=True, check=True).stdout
+    assert ".funnelcheck" not in status and "registry/graphs/signup.yaml" in status

@@ -10,7 +10,15 @@ from funnelcheck.load.registry import Loaded, Project, find_project, load_projec
 
 
 def add_rev(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rev", metavar="REV", help="read the registry at this Git revision (no checkout)")
+    parser.add_argument("--rev", metavar="REV", type=revision,
+                        help="read the registry at this Git revision (no checkout)")
+
+
+def revision(text: str) -> str:
+    """An argparse type: a revision is never empty (`--rev ""` must not quietly mean the work tree)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a revision (a branch, tag or commit); leave --rev out to read the work tree")
+    return text
 
 
 def add_format(parser: argparse.ArgumentParser, choices=("text", "json"), default="text") -> None:

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--pr", type=int, metavar="N", help="pull request number (default: from $GITHUB_EVENT_PATH)")
     c.add_argument("--body-file", required=True, metavar="FILE", help="the comment's Markdown (funnelcheck diff --format md)")
     c.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    c.add_argument("--comment-author", metavar="LOGIN",
+                   help="whose comment is the sticky one (default: the token's identity, from GET /user, "
+                        "else github-actions[bot])")
     p = sub.add_parser("pr", help="create or update the one open pull request from a branch")
     p.add_argument("--branch", required=True, metavar="B", help="the PR's head branch, e.g. funnelcheck/posterior-update")
     p.add_argument("--title", required=True, metavar="T")
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     client = github.Client(token, os.environ.get("GITHUB_API_URL") or github.DEFAULT_API)
     try:
         if args.action == "comment":
-            outcome = github.upsert_comment(client, repository, pr, body, MARKER)
+            outcome = github.upsert_comment(client, repository, pr, body, MARKER, args.comment_author)
             what = f"comment on #{pr}"
         else:
             outcome = github.upsert_pull_request(client, repository, args.branch, args.title, body, args.base)

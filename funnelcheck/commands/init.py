@@ -1,7 +1,8 @@
 """`funnelcheck init [DIR]`: scaffold a funnel models repository.
 
 Writes a small registry that validates clean, funnelcheck.yaml, .pre-commit-config.yaml
-(funnelcheck's hooks) and the two GitHub workflows. Existing files are never overwritten
+(funnelcheck's hooks), the two GitHub workflows and `.funnelcheck/.gitignore` (the tool's local
+state folder ignores itself). Existing files are never overwritten
 unless --force is given; nothing is written when any of them exists.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ SPECIAL = {
     "pre-commit-config.yaml": ".pre-commit-config.yaml",
     "workflows/funnel-impact.yml": ".github/workflows/funnel-impact.yml",
     "workflows/funnel-monitor.yml": ".github/workflows/funnel-monitor.yml",
+    "state-gitignore": ".funnelcheck/.gitignore",
 }
 
 
@@ -37,8 +39,8 @@ def scaffold() -> dict[str, str]:
     """Destination path (relative, '/'-separated) -> template path (relative to TEMPLATES)."""
     out = {}
     for path in sorted(TEMPLATES.rglob("*")):
-        if path.is_file() and path.suffix in (".yaml", ".yml"):
-            rel = path.relative_to(TEMPLATES).as_posix()
+        rel = path.relative_to(TEMPLATES).as_posix()
+        if path.is_file() and (path.suffix in (".yaml", ".yml") or rel in SPECIAL):
             out[SPECIAL.get(rel, rel)] = rel
     return out
 
@@ -58,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
         shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
         raise FunnelcheckError(f"refusing to overwrite {shown} in {root} (use --force)")
     for dest, template in files.items():
-        (root / dest).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(root / dest, render(template, args.hooks_repo).encode("utf-8"))
+        try:
+            (root / dest).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(root / dest, render(template, args.hooks_repo).encode("utf-8"))
+        except OSError as exc:  # a full disk or a read-only folder: what was written stays whole
+            raise FunnelcheckError(f"cannot write {root / dest}: {exc.strerror or exc}") from None
     print(f"scaffolded {len(files)} files in {root}:")
     for dest in files:
         print(f"  {dest}{'  (overwritten)' if dest in existing else ''}")

@@ -24,7 +24,7 @@ import pygit2
 
 from funnelcheck.findings import ERROR
 from funnelcheck.model import Estimate
-from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.cache import ParseCache, cache_dir
 from funnelcheck.load.registry import load
 from funnelcheck.load.sources import SourceFile
 
@@ -163,8 +163,8 @@ class HistoryCache(ParseCache):
 
 
 def history_cache(state_dir) -> HistoryCache:
-    """The project's cache of parsed historic blobs, under `.funnelcheck/cache/`."""
-    return HistoryCache(state_dir / "cache" / "history-parse.pickle")
+    """The project's cache of parsed historic blobs, in the user's cache folder (`cache_dir`)."""
+    return HistoryCache(cache_dir(state_dir.parent) / "history-parse.json")
 
 
 class _Values:

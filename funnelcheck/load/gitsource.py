@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pygit2
 
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError, UsageError
-from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.cache import ParseCache, cache_dir
 from funnelcheck.load.registry import Loaded, Project, load, load_config, parse_config
 from funnelcheck.load.sources import SourceFile, display_path
 
@@ -165,7 +165,7 @@ def blob_cache(project: Project) -> ParseCache:
 
     Kept apart from the work tree's cache because each keeps only what its last run used.
     """
-    return ParseCache(project.state_dir / "cache" / "git-parse.pickle")
+    return ParseCache(cache_dir(project.base) / "git-parse.json")
 
 
 def registry_exists(revision: Revision) -> bool:

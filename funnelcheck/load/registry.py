@@ -12,7 +12,7 @@ from funnelcheck.load import schema
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.model import (Config, Context, ContextValue, Edge, Estimate, Graph, Node, Parameter,
                                Registry, Where)
-from funnelcheck.load.cache import ParseCache
+from funnelcheck.load.cache import ParseCache, cache_dir
 from funnelcheck.load.sources import Source, SourceFile, WorkTreeSource, content_key, display_path
 from funnelcheck.yamlload import Doc, deferred_doc, load_yaml
 
@@ -171,7 +171,7 @@ def load_project(project: Project) -> Loaded:
     """Load the work tree of a project: its config, then its registry (with the disk cache)."""
     if not project.registry.is_dir():
         raise UsageError(f"registry folder not found: {display_path(project.registry)}")
-    cache = ParseCache(project.state_dir / "cache" / "parse.pickle")
+    cache = ParseCache(cache_dir(project.base) / "parse.json")
     config, config_findings = load_config(project.config_path, cache)
     loaded = load(WorkTreeSource(project.registry), config, cache)
     loaded.findings[:0] = config_findings

@@ -34,8 +34,19 @@ def _validator(kind: str):
     import jsonschema
 
     schema = _schema(kind)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    base = jsonschema.validators.validator_for(schema)
+    cls = jsonschema.validators.extend(base, {"pattern": _ecma_pattern})
+    return cls(schema, format_checker=base.FORMAT_CHECKER)
+
+
+def _ecma_pattern(validator, pattern: str, instance, schema):
+    """jsonschema's `pattern`, with `$` meaning the end of the string (as JSON Schema says)."""
+    from jsonschema.exceptions import ValidationError
+
+    from funnelcheck.load.schemafast import ecma_regex
+
+    if validator.is_type(instance, "string") and ecma_regex(pattern).search(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def schemas_fingerprint() -> str:

@@ -6,10 +6,14 @@ the schemas in `schemas/` use into nested Python closures. The result is *sound 
 `True` means jsonschema would find no error; `False` means "ask jsonschema", which then gives
 the verdict and the messages. Any keyword outside the subset makes the whole schema compile
 to "always ask", so a new schema feature can only cost speed, never correctness.
+
+`pattern` keeps ECMA-262 meaning (`ecma_regex`): `$` is the end of the string, not "before a
+final newline" as in Python, so "signup\n" is not an id. `schema` gives jsonschema the same rule.
 """
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 Check = Callable[[Any], bool]
@@ -153,8 +157,27 @@ def _unique_items(value, schema, root) -> Check:
     return lambda x: not isinstance(x, list) or (all(isinstance(i, str) for i in x) and len(set(x)) == len(x))
 
 
+@lru_cache(maxsize=None)
+def ecma_regex(pattern: str) -> re.Pattern:
+    """`pattern` compiled with JSON Schema's (ECMA-262) meaning of `$`: the very end of the string."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        out.append(r"\Z" if c == "$" and not in_class else c)
+        i += 1
+    return re.compile("".join(out))
+
+
 def _pattern(value, schema, root) -> Check:
-    regex = re.compile(value)
+    regex = ecma_regex(value)
     return lambda x: not isinstance(x, str) or regex.search(x) is not None
 
 
