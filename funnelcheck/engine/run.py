@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from funnelcheck.engine import chain
 from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
-from funnelcheck.engine.montecarlo import InfeasibleEstimate, Streams, beta_shape, summarize, summarize_rows
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape, draw_slots, summarize, summarize_rows
 from funnelcheck.engine.overrides import OVERRIDE, Override, OverrideSlot, override_slots
 from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
                                        WhatIfResult)
@@ -165,23 +165,29 @@ def _query_text(visited: frozenset[str], seg: Segment) -> str:
 
 @dataclass(frozen=True)
 class SlotKeys:
-    stream: str  # what seeds the slot's random stream
+    stream: str  # what seeds the slot's random stream: its edge and canonical filters
     used: str  # its name in `parameters_used`
 
 
+def slot_key(slot: Slot) -> str:
+    """A slot's stream key: the canonical reference of its edge and filters, without the field
+    (`e.signup.visited(pricing).context(channel='google')`). Not the file's id, so a renamed
+    parameter, an inline base moved into a file and an override of it all keep their draws."""
+    ref = format_reference(Reference.make(slot.edge, slot.visited_filter, dict(slot.context_filter)))
+    return ref[: -len(".p.mean")]
+
+
 def _keys(slot: Slot, graph: Graph, applied: list[OverrideSlot]) -> SlotKeys:
-    """Stream and report keys: the parameter id; `inline:<edge>` (stream: graph and edge) for an
-    inline base; an override takes over the keys of what it replaced, so it keeps its stream."""
+    """Stream key (`slot_key`) and report name: the parameter id; `inline:<edge>` for an inline
+    base; an override is reported under the name of what it replaced, else `override:<slot>`."""
     if slot.kind == OVERRIDE:
         replaced = next((a.replaces for a in applied if a.slot == slot), None)
         if replaced is not None:
-            return _keys(replaced, graph, applied)
-        ref = format_reference(Reference.make(slot.edge, slot.visited_filter, dict(slot.context_filter)))
-        name = "override:" + ref[: -len(".p.mean")]
-        return SlotKeys(name, name)
+            return SlotKeys(slot_key(slot), _keys(replaced, graph, applied).used)
+        return SlotKeys(slot_key(slot), "override:" + slot_key(slot))
     if slot.kind == INLINE:
-        return SlotKeys(f"inline:{graph.id}:{slot.edge}", f"inline:{slot.edge}")
-    return SlotKeys(slot.id, slot.id)
+        return SlotKeys(slot_key(slot), f"inline:{slot.edge}")
+    return SlotKeys(slot_key(slot), slot.id)
 
 
 def _check_overrides_used(applied: list[OverrideSlot], table: ResolutionTable) -> None:
@@ -274,9 +280,9 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     out = np.flatnonzero(live[src])  # transitions out of live states; dead targets share the out-sums
     index = table.index[out]
     values = np.zeros((len(table.slots), samples))
-    streams = Streams(seed)
-    for i in np.unique(index):
-        values[i] = streams.draws(table.slots[i].estimate, keys[i].stream, samples)
+    drawn = np.unique(index)
+    values[drawn] = draw_slots([table.slots[i].estimate for i in drawn], [keys[i].stream for i in drawn],
+                               seed, samples)
     sub = np.flatnonzero(live)
     local = np.full(len(sg.states), -1, dtype=np.intp)
     local[sub] = np.arange(len(sub))
