@@ -141,3 +141,16 @@ def test_the_same_registry_on_both_sides_gives_exactly_zero(seed, extra):
     assert gd.computed and gd.delta is not None
     assert (gd.delta.point, gd.delta.mean, gd.delta.p05, gd.delta.p95, gd.delta.prob_improvement) == (0, 0, 0, 0, 0)
     assert all(s.delta.mean == 0 and s.delta.p05 == 0 and s.delta.p95 == 0 for s in gd.segments)
+
+
+def test_the_comment_shows_the_point_delta_and_a_standard_error_near_a_threshold():
+    from funnelcheck.git.diff import Delta
+    from funnelcheck.render.markdown import interval, probability
+
+    close = Delta(point=0.0012, mean=0.0011, p05=-0.002, p95=0.004, prob_improvement=0.51)
+    se = (0.51 * 0.49 / 2000) ** 0.5
+    assert probability(close, 2000) == f"51.0% ± {se * 100:.1f}"
+    assert interval(close) == "+0.12 pp (-0.20 pp … +0.40 pp)"  # the point difference, not the draws' mean
+    assert probability(Delta(0.01, 0.01, 0.005, 0.02, 1.0), 2000) == "100.0%"  # settled: no error shown
+    assert probability(Delta(0.0, 0.0, 0.0, 0.0, 0.0), 2000) == "no draw changed"
+    assert "±" in probability(Delta(0.001, 0.001, -0.001, 0.003, 0.94), 2000)  # within 3 SE of 95%

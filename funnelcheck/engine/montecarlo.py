@@ -174,6 +174,11 @@ def draws(est: Estimate, key: str, seed: int, samples: int) -> np.ndarray:
     return draw_slots([est], [key], seed, samples)[0]
 
 
+def standard_error(share: float, samples: int) -> float:
+    """Monte Carlo standard error of a share of independent draws: √(p(1 − p)/n)."""
+    return (share * (1.0 - share) / max(1, samples)) ** 0.5
+
+
 def summarize(values: np.ndarray) -> tuple[float, float, float, float]:
     """(mean, p05, p50, p95) of Monte Carlo draws (numpy's default linear quantiles)."""
     return summarize_rows(values[np.newaxis, :])[0]
