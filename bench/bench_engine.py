@@ -15,8 +15,10 @@ hours in full); its conversions are checked against the engine's for those pairs
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,12 +36,20 @@ CONTEXTS = (("channel", ("google", "facebook", "organic", "email", "direct"), (0
             ("region", ("na", "eu", "apac", "latam"), (0.4, 0.3, 0.2, 0.1)))
 
 
-def synthetic_registry(seed: int = 20251127, n_edges: int = 1200) -> Registry:
+# The many-segments case of issue 9: 6 context keys of 5 values, 15,625 segments.
+WIDE_CONTEXTS = tuple((k, tuple(f"{k}-{i}" for i in range(5)) if k not in ("channel", "device") else vals,
+                       (0.3, 0.25, 0.2, 0.15, 0.1))
+                      for k, vals in (("channel", ("google", "facebook", "organic", "email", "direct")),
+                                      ("device", ("mobile", "desktop", "tablet", "tv", "watch")),
+                                      ("region", ()), ("plan", ()), ("browser", ()), ("os", ())))
+
+
+def synthetic_registry(seed: int = 20251127, n_edges: int = 1200, context_keys=CONTEXTS) -> Registry:
     """The benchmark registry: same seed, same registry."""
     rng = np.random.default_rng(seed)
     where = Where(Doc("bench/synthetic", {}, {}, {}))
     contexts = tuple(Context(k, None, tuple(ContextValue(v, None, s) for v, s in zip(vals, shares)), where)
-                     for k, vals, shares in CONTEXTS)
+                     for k, vals, shares in context_keys)
     n_stages = 12
     stage_of = np.sort(rng.integers(1, n_stages, 296))
     stage_of[:3] = 0
@@ -96,7 +106,7 @@ def synthetic_registry(seed: int = 20251127, n_edges: int = 1200) -> Registry:
             graph_edges.append(Edge(eid, a, b, None, pid, where))
     for i in rng.choice(len(pairs), int(0.3 * len(pairs)), replace=False):
         eid = f"edge-{int(i):04d}"
-        ctx = contexts[rng.integers(3)]
+        ctx = contexts[rng.integers(len(contexts))]
         values = [v.id for v in ctx.values]
         for v in rng.choice(values, rng.integers(1, len(values) + 1), replace=False):
             pid = f"{eid}-{ctx.id}-{v}"
@@ -114,6 +124,29 @@ def synthetic_registry(seed: int = 20251127, n_edges: int = 1200) -> Registry:
         params[pid] = Parameter(pid, f"edge-{i:04d}", (), frozenset({hub}), est(base[i] * 1.1), where)
     graph = Graph(GRAPH, "synthetic funnel", tuple(nodes), tuple(graph_edges), where)
     return Registry("bench", contexts, params, {GRAPH: graph})
+
+
+def write_registry(registry: Registry, root: Path) -> Path:
+    """The registry as files under `root` (JSON is YAML), for timing whole commands."""
+    def dump(rel: str, data) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=0))
+
+    dump("contexts.yaml", {"contexts": [{"id": c.id, "values": [{"id": v.id, "share": v.share} for v in c.values]}
+                                        for c in registry.contexts]})
+    for g in registry.graphs.values():
+        nodes = [{"id": n.id, **({"entry": {"weight": n.entry_weight}} if n.entry_weight else {}),
+                  **({"outcome": n.outcome} if n.outcome else {})} for n in g.nodes]
+        edges = [{"id": e.id, "from": e.source, "to": e.target,
+                  "p": {"mean": e.inline.mean, "stdev": e.inline.stdev} if e.inline else {"parameter_id": e.parameter_id}}
+                 for e in g.edges]
+        dump(f"graphs/{g.id}.yaml", {"id": g.id, "name": g.name, "nodes": nodes, "edges": edges})
+    for p in registry.parameters.values():
+        dump(f"parameters/{p.id}.yaml", {"id": p.id, "edge": p.edge, **({"context_filter": p.context} if p.context_filter else {}),
+                                         **({"visited_filter": sorted(p.visited_filter)} if p.visited_filter else {}),
+                                         "value": {"mean": p.value.mean, "stdev": p.value.stdev}})
+    return root
 
 
 class Baseline:

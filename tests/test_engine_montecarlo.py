@@ -163,7 +163,7 @@ def test_a_stream_depends_on_its_key_and_seed_only():
     shared = Streams(4)
     shared.uniforms("another", 70)  # drawing other slots first changes nothing
     np.testing.assert_array_equal(shared.uniforms("e.signup", 50), Streams(4).uniforms("e.signup", 50))
-    np.testing.assert_allclose(draws(est, "e.signup", 4, 800)[:50], fresh, atol=1e-7)  # more samples extend the stream
+    np.testing.assert_allclose(draws(est, "e.signup", 4, 800)[:50], fresh, atol=1e-6)  # more samples extend the stream
     assert not np.array_equal(draws(est, "e.signup", 5, 50), fresh)
     assert not np.array_equal(draws(est, "e.signu", 4, 50), fresh)
     # Inverse CDF of Philox keyed by blake2b(seed, key), independently of the engine's re-keying shortcut.
@@ -179,10 +179,10 @@ def test_a_stream_depends_on_its_key_and_seed_only():
 
 @pytest.mark.parametrize("mean,stdev", [(0.05, 0.04), (0.3, 0.05), (0.02, 0.1), (0.9, 0.2), (0.001, 0.02), (0.5, 0.49)])
 def test_tabulated_quantiles_match_the_exact_inverse_cdf(mean, stdev):
-    """Many draws go through the quantile table; every one is within 1e-7 of betaincinv."""
+    """Many draws go through the quantile table; every one is within 1e-6 of betaincinv."""
     from scipy.special import betaincinv
 
     samples = 20_000
     got = draws(Estimate(mean, stdev), "e.x", 9, samples)
     a, b = beta_shape(Estimate(mean, stdev))
-    np.testing.assert_allclose(got, betaincinv(a, b, Streams(9).uniforms("e.x", samples)), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(got, betaincinv(a, b, Streams(9).uniforms("e.x", samples)), rtol=0, atol=1e-6)

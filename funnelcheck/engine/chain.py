@@ -21,11 +21,13 @@ The plan also fixes the order of the transitions: the caller lays the probabilit
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+
+# Below this many columns a step sums its rows with numpy; above, with scipy's CSR kernel, which
+# is 2-3× faster on wide arrays but costs ~0.25 s to import (the point estimate never pays it).
+WIDE = 512
 
 
 class NotAbsorbing(ArithmeticError):
@@ -40,26 +42,26 @@ class NotAbsorbing(ArithmeticError):
 class Step:
     """Transitions whose contributions are summed into their targets at once.
 
-    The sum is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled
-    CSR kernel adds whole rows of columns, several times faster than `np.add.reduceat`.
+    Transitions are sorted by target, so each target owns a run of rows. On wide arrays the sum
+    is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled CSR kernel
+    adds whole rows of columns at once. On narrow ones (the point estimate) numpy adds the k-th
+    row of every run with at least k rows, for k = 1, 2, ...: the same sums, with no scipy import.
     """
 
     t: np.ndarray | slice  # transition ids; in a finished plan, their slice of `Plan.order`
     src: np.ndarray  # source of each transition (global or component-local index)
     targets: np.ndarray  # the distinct targets
-    gather: object  # scipy CSR matrix (len(targets) × transitions) of ones
+    indptr: np.ndarray  # target i's rows are indptr[i] .. indptr[i + 1]
+    _gather: object = field(default=None, compare=False, repr=False)  # the CSR matrix, built on first wide sum
 
     @classmethod
     def of(cls, t, src, tgt) -> "Step":
         """The step adding transitions t (src[i] → tgt[i]) into their targets."""
         t, src, tgt = (np.asarray(a, dtype=np.intp) for a in (t, src, tgt))
-        order = np.argsort(tgt, kind="stable")  # rows of the matrix are then runs of columns
+        order = np.argsort(tgt, kind="stable")  # each target's rows are then a run
         t, src, tgt = t[order], src[order], tgt[order]
         targets, counts = np.unique(tgt, return_counts=True)
-        indptr = np.r_[0, np.cumsum(counts)].astype(np.int32)
-        gather = csr_matrix((np.ones(len(t)), np.arange(len(t), dtype=np.int32), indptr),
-                            shape=(len(targets), len(t)))
-        return cls(t, src, targets, gather)
+        return cls(t, src, targets, np.r_[0, np.cumsum(counts)].astype(np.int32))
 
     @property
     def size(self) -> int:
@@ -69,7 +71,21 @@ class Step:
     def sum(self, contributions: np.ndarray) -> np.ndarray:
         """Per target, the sum of its transitions' rows of `contributions` (one row per transition)."""
         flat = contributions.reshape(contributions.shape[0], -1)
-        return (self.gather @ flat).reshape(len(self.targets), *contributions.shape[1:])
+        if flat.shape[1] >= WIDE:
+            if self._gather is None:
+                from scipy.sparse import csr_matrix
+
+                object.__setattr__(self, "_gather", csr_matrix(
+                    (np.ones(self.size), np.arange(self.size, dtype=np.int32), self.indptr),
+                    shape=(len(self.targets), self.size)))
+            out = self._gather @ flat
+        else:
+            starts, counts = self.indptr[:-1], np.diff(self.indptr)
+            out = flat[starts]
+            for k in range(1, int(counts.max(initial=0))):
+                more = np.flatnonzero(counts > k)
+                out[more] += flat[starts[more] + k]
+        return out.reshape(len(self.targets), *contributions.shape[1:])
 
     def placed(self, start: int) -> "Step":
         """The same step reading rows start .. start + size of the probabilities."""
@@ -120,8 +136,7 @@ def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float
     tgt = np.asarray(tgt, dtype=np.intp)
     if n == 0:
         return Plan(0, np.zeros(0, np.intp), np.zeros(0), (), np.zeros(0, np.intp))
-    adj = csr_matrix((np.ones(len(src)), (src, tgt)), shape=(n, n))
-    n_comp, comp = connected_components(adj, directed=True, connection="strong")
+    n_comp, comp = strong_components(n, src.tolist(), tgt.tolist())
     level = _levels(n_comp, comp[src], comp[tgt])
     sizes = np.bincount(comp, minlength=n_comp)
     t_all = np.arange(len(src))
@@ -217,6 +232,52 @@ def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...]
         raise NotAbsorbing(block.states)
     x = np.moveaxis(x, -1, 0)  # (k, *shape)
     visits[block.states] = coef[:, 0] + np.einsum("mk...,k...->m...", coef[:, 1:], x)
+
+
+def strong_components(n: int, src: list[int], tgt: list[int]) -> tuple[int, np.ndarray]:
+    """(count, label of each node) of the strongly connected components (Tarjan, iterative)."""
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src, tgt):
+        succ[a].append(b)
+    index, low, label = [-1] * n, [0] * n, [-1] * n
+    stack: list[int] = []
+    on_stack = [False] * n
+    count = counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, i = work[-1]
+            if i < len(succ[v]):
+                work[-1] = (v, i + 1)
+                w = succ[v][i]
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    label[w] = count
+                    if w == v:
+                        break
+                count += 1
+    return count, np.array(label, dtype=np.intp)
 
 
 def _group(keys: np.ndarray, n: int) -> list[np.ndarray]:

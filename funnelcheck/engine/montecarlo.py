@@ -23,10 +23,10 @@ import numpy as np
 from funnelcheck.findings import FunnelcheckError
 from funnelcheck.model import Estimate
 
-GRID = 128  # points of a slot's quantile table
+GRID = 64  # points of a slot's quantile table
 Z_MAX = 8.21  # |Φ⁻¹(u)| of the most extreme uniform a 53-bit generator gives (u = 2⁻⁵³)
-TOLERANCE = 1e-7  # largest accepted |table − exact quantile| at the check points
-ROWS_PER_CHUNK_ELEMENTS = 2**21  # slots × draws interpolated at once (bounds the temporaries)
+TOLERANCE = 1e-6  # largest accepted |table − exact quantile| at the check points
+ROWS_PER_CHUNK_ELEMENTS = 2**19  # slots × draws interpolated at once (bounds the temporaries)
 
 
 class InfeasibleEstimate(FunnelcheckError):

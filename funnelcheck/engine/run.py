@@ -18,8 +18,6 @@ from itertools import product
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order
 
 from funnelcheck.engine import chain
 from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
@@ -293,6 +291,8 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     rows = np.concatenate([inner[plan.order], np.flatnonzero(~live[tgt[out]])])
     index = index[rows]
     sources, row_source = np.unique(src[out][rows], return_inverse=True)
+    from scipy.sparse import csr_matrix
+
     leaving = csr_matrix((np.ones(len(rows)), (row_source, np.arange(len(rows)))), shape=(len(sources), len(rows)))
     goal = local[np.flatnonzero(success & live)]
     # Work in chunks of (segments × draws) columns of bounded memory: whole segments when
@@ -340,18 +340,18 @@ def _scale_down(probs: np.ndarray, leaving) -> int:
 
 
 def _reaches(n: int, src: np.ndarray, tgt: np.ndarray, goal: np.ndarray) -> np.ndarray:
-    """States from which some goal state can be reached."""
-    if not goal.any():
-        return np.zeros(n, dtype=bool)
-    # Reverse edges plus a virtual root (index n) pointing at every goal state.
-    goals = np.flatnonzero(goal)
-    rows = np.concatenate([tgt, np.full(len(goals), n)])
-    cols = np.concatenate([src, goals])
-    graph = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
-    order = breadth_first_order(graph, n, directed=True, return_predecessors=False)
-    out = np.zeros(n + 1, dtype=bool)
-    out[order] = True
-    return out[:n]
+    """States from which some goal state can be reached (a search backwards from the goals)."""
+    pred: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), tgt.tolist()):
+        pred[b].append(a)
+    out = goal.copy()
+    todo = np.flatnonzero(goal).tolist()
+    while todo:
+        for a in pred[todo.pop()]:
+            if not out[a]:
+                out[a] = True
+                todo.append(a)
+    return out
 
 
 # --- result -----------------------------------------------------------------------------------
