@@ -33,6 +33,8 @@ from funnelcheck.engine.statespace import OTHER, ContextClass, StateGraph, build
 
 # Working arrays of one Monte Carlo chunk stay around this size (bytes).
 CHUNK_BYTES = 48 * 2**20
+# More draws than this are refused (SPEC 10): memory grows with segments × draws.
+MAX_SAMPLES = 1_000_000
 # Means may exceed 1 by rounding in YAML (0.1 + 0.2 + 0.7); anything more is an error.
 SUM_TOLERANCE = 1e-9
 
@@ -51,8 +53,8 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     if graph is None:
         have = ", ".join(sorted(registry.graphs)) or "none"
         raise UsageError(f"unknown graph '{graph_id}' (graphs: {have})")
-    if samples < 1:
-        raise UsageError(f"--samples must be at least 1, not {samples}")
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples must be between 0 (the point estimate only) and {MAX_SAMPLES:,}, not {samples:,}")
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, not {seed}")
     _check_structure(graph)
@@ -61,6 +63,8 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     shares = value_shares(registry, mix)
     classes = context_classes(registry, graph, extra=[kv for a in applied for kv in a.slot.context_filter])
     segs = [s for s in weigh(segments(classes), shares) if s.weight > 0]
+    if progress:
+        progress(0, len(segs))  # said before the work starts: the caller may warn about a large run
     node_ids = {n.id for n in graph.nodes}
     needs = {e.id: resolver.used_nodes.get(e.id, frozenset()) & node_ids for e in graph.edges}
     sg = build_state_graph(registry, graph, needs=needs)
@@ -70,7 +74,10 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     _check_overrides_used(applied, table)
     _check_feasible(table.slots, keys)
     point = _point(graph, sg, table, segs)
-    conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress)
+    if samples:
+        conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress)
+    else:
+        conv_draws, seg_draws, rescaled = np.zeros(0), np.zeros((len(segs), 0)), 0.0
     return _result(graph, sg, table, segs, point, conv_draws, seg_draws, rescaled, keys, applied,
                    shares, classes, samples, seed)
 
@@ -300,8 +307,6 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     width = max(1, CHUNK_BYTES // (8 * (plan.working_rows + len(rows))))
     per_chunk, span = (max(1, min(len(segs), width // samples)), samples) if width >= samples else (1, width)
     scaled = 0
-    if progress:
-        progress(0, len(segs))
     for a in range(0, len(segs), per_chunk):
         for b in range(0, samples, span):
             drawn = values if span == samples else values[:, b:b + span]
@@ -383,10 +388,11 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
         edges[e.id] = EdgeResult(float(pop_flow[i] / reach) if reach > 0 else None, float(pop_flow[i]),
                                  e.source, e.target)
     outcomes = {n.id: float(pop_visits[node_pos[n.id]]) for n in graph.nodes if n.outcome is not None}
+    stats = summarize_rows(seg_draws) if samples else [(None,) * 4] * len(segs)
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
-                      Summary(float(seg_point[j]), *stats))
-        for j, (s, stats) in enumerate(zip(segs, summarize_rows(seg_draws)))]
+                      Summary(float(seg_point[j]), *stats[j]) if samples else None)
+        for j, s in enumerate(segs)]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
@@ -396,7 +402,7 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
                  for a in applied for o in a.overrides]
     return WhatIfResult(
         graph=graph.id,
-        conversion=Summary(float(seg_point @ w), *summarize(conv_draws)),
+        conversion=Summary(float(seg_point @ w), *(summarize(conv_draws) if samples else (None,) * 4)),
         draws=conv_draws,
         outcomes=outcomes,
         nodes=nodes,
