@@ -33,6 +33,8 @@ from funnelcheck.engine.statespace import OTHER, ContextClass, StateGraph, build
 
 # Working arrays of one Monte Carlo chunk stay around this size (bytes).
 CHUNK_BYTES = 48 * 2**20
+# Segments whose (transitions × segments) temporaries are made at once when results are mixed.
+SEGMENTS_PER_CHUNK = 1024
 # More draws than this are refused (SPEC 10): memory grows with segments × draws.
 MAX_SAMPLES = 1_000_000
 # Means may exceed 1 by rounding in YAML (0.1 + 0.2 + 0.7); anything more is an error.
@@ -117,7 +119,7 @@ class ResolutionTable:
         slot_ids: dict[int, int] = {}  # id() of the resolver's own Slot objects -> index
         slots: list[Slot] = []
         rows: dict[tuple, np.ndarray] = {}
-        index = np.empty((len(sg.transitions), len(segs)), dtype=np.int64)
+        index = np.empty((len(sg.transitions), len(segs)), dtype=np.int32)
 
         def slot_index(slot: Slot | None) -> int:
             if slot is None:
@@ -139,7 +141,7 @@ class ResolutionTable:
                 winners = np.array([
                     slot_index(resolver.winner(edge, visited, {keys[i]: classes[keys[i]][c].value
                                                                for i, c in zip(axes, combo)}))
-                    for combo in product(*(range(d) for d in dims))], dtype=np.int64)
+                    for combo in product(*(range(d) for d in dims))], dtype=np.int32)
                 flat = np.ravel_multi_index(tuple(codes[:, axes].T), dims) if axes else np.zeros(len(segs), np.intp)
                 row = rows[memo] = winners[flat]
             index[t] = row
@@ -220,8 +222,9 @@ def _check_feasible(slots: list[Slot], keys: list[SlotKeys]) -> None:
 @dataclass
 class Point:
     visits: np.ndarray  # (states, segments)
-    probs: np.ndarray  # (transitions, segments)
+    probs: np.ndarray  # (transitions, segments), transitions in `order`
     out_sum: np.ndarray  # (states, segments)
+    order: np.ndarray  # the transitions' order in `probs` (the plan's: no copy for the solve)
 
 
 def _arrays(sg: StateGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -232,9 +235,10 @@ def _arrays(sg: StateGraph) -> tuple[np.ndarray, np.ndarray]:
 
 def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment]) -> Point:
     src, tgt = _arrays(sg)
-    probs = table.means()[table.index]
+    plan = chain.make_plan(len(sg.states), src, tgt, sg.entries)
+    probs = table.means()[table.index[plan.order]]
     out_sum = np.zeros((len(sg.states), len(segs)))
-    np.add.at(out_sum, src, probs)
+    np.add.at(out_sum, src[plan.order], probs)
     bad = np.argwhere(out_sum > 1.0 + SUM_TOLERANCE)
     if len(bad):
         u, s = bad[0]
@@ -242,9 +246,8 @@ def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segm
         raise FunnelcheckError(
             f"the probabilities out of node '{state.node}' sum to {out_sum[u, s]:.6g} > 1 for "
             f"{_query_text(state.query_visited(), segs[s])}: run funnelcheck validate")
-    plan = chain.make_plan(len(sg.states), src, tgt, sg.entries)
     try:
-        visits = chain.propagate(plan, probs[plan.order])
+        visits = chain.propagate(plan, probs)
     except chain.NotAbsorbing as exc:
         raise _closed_cycle(graph, sg, exc.states) from None
     absorbed = _outcome_mask(graph, sg, ("success", "failure"))
@@ -252,7 +255,7 @@ def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segm
     total = visits[absorbed].sum(axis=0) + drop.sum(axis=0)
     if not np.all(np.isfinite(visits)) or np.any(np.abs(total - 1.0) > 1e-6):
         raise _closed_cycle(graph, sg, np.arange(len(sg.states)))
-    return Point(visits, probs, out_sum)
+    return Point(visits, probs, out_sum, plan.order)
 
 
 def _outcome_mask(graph: Graph, sg: StateGraph, kinds: tuple[str, ...]) -> np.ndarray:
@@ -375,10 +378,15 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     np.add.at(visits, state_node, point.visits)
     drop = np.zeros_like(visits)
     np.add.at(drop, state_node, np.where(absorbed[:, None], 0.0, point.visits * (1.0 - point.out_sum)))
-    flow = np.zeros((len(graph.edges), len(segs)))
-    trans_edge = np.array([edge_pos[t.edge.id] for t in sg.transitions], dtype=np.intp)
-    np.add.at(flow, trans_edge, point.probs * point.visits[src])
-    pop_visits, pop_drop, pop_flow = visits @ w, drop @ w, flow @ w
+    trans_edge = np.array([edge_pos[t.edge.id] for t in sg.transitions], dtype=np.intp)[point.order]
+    src = src[point.order]
+    trans_flow = np.zeros(len(src))
+    for a in range(0, len(segs), SEGMENTS_PER_CHUNK):  # population flow, without a (transitions × segments) temporary
+        cols = slice(a, a + SEGMENTS_PER_CHUNK)
+        trans_flow += (point.probs[:, cols] * point.visits[src, cols]) @ w[cols]
+    pop_flow = np.zeros(len(graph.edges))
+    np.add.at(pop_flow, trans_edge, trans_flow)
+    pop_visits, pop_drop = visits @ w, drop @ w
     success = [node_pos[n.id] for n in graph.nodes if n.outcome == "success"]
     seg_point = visits[success].sum(axis=0)
     nodes = {n.id: NodeResult(float(pop_visits[i]), float(pop_drop[i]), n.outcome) for i, n in enumerate(graph.nodes)}
