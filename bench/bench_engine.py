@@ -6,17 +6,24 @@ sideways within a stage and back to the previous stage's hub page, so there are 
 with three context keys of 5 × 3 × 4 values, context-specific parameters on 30% of the
 edges and 4 visited conditions.
 
-Measured: the point estimate (`run_whatif` with one draw), a 2,000-draw Monte Carlo run, and
-side by side a straightforward baseline written here — for every segment and every draw,
-build the dense transition matrix of the state graph and `numpy.linalg.solve` it. The
-baseline is timed on a few (segment, draw) pairs and extrapolated linearly (it would take
-hours in full); its conversions are checked against the engine's for those pairs.
+Measured (medians of --repeat runs, 5 by default): `funnelcheck whatif --samples 0` (the point
+estimate) and `whatif` with 2,000 draws as whole commands in a fresh interpreter, `run_whatif`
+with 2,000 draws in process, and side by side a straightforward baseline written here — for
+every segment and every draw, build the dense transition matrix of the state graph and
+`numpy.linalg.solve` it. The headline speed-up runs the baseline on the engine's own state
+graph (like with like); the full state graph's figure is shown apart. The baseline is timed on
+a few (segment, draw) pairs and extrapolated linearly (it would take hours in full); its
+conversions are checked against the engine's for those pairs, and only a disagreement fails.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -215,26 +222,45 @@ def time_baseline(registry: Registry, pairs: list[tuple[int, int]], samples: int
     return setup, float(np.median(times)), values
 
 
+def time_command(root: Path, args: list[str], runs: int) -> tuple[float, list[float], int]:
+    """Median wall time of `funnelcheck whatif ...` in a fresh interpreter, the times, and the
+    largest max RSS (KiB) of the runs."""
+    times, peak = [], 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "funnelcheck", "whatif", GRAPH, "--registry", str(root), *args],
+                              capture_output=True, text=True, env=env, timeout=3600)
+        times.append(time.perf_counter() - t0)
+        if done.returncode != 0:
+            raise SystemExit(f"whatif failed: {done.stderr.strip()}")
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+    return float(np.median(times)), times, peak
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench engine")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--baseline-pairs", type=int, default=10, help="(segment, draw) pairs the baseline solves")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each engine measurement (the median counts)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each measurement (the median counts)")
+    parser.add_argument("--many-segments", action="store_true",
+                        help="also time whatif on 6 context keys x 5 values (15,625 segments; minutes)")
     args = parser.parse_args(argv)
     registry = synthetic_registry()
     graph = registry.graphs[GRAPH]
-    run_whatif(registry, GRAPH, samples=1)  # warm-up: imports and first-call costs
-    point_times, mc_times = [], []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        run_whatif(registry, GRAPH, samples=1)
-        point_times.append(time.perf_counter() - t0)
+    run_whatif(registry, GRAPH, samples=args.samples)  # warm-up: imports and first-call costs
+    mc_times = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         result = run_whatif(registry, GRAPH, samples=args.samples, seed=0)
         mc_times.append(time.perf_counter() - t0)
-    t_point, t_mc = float(np.median(point_times)), float(np.median(mc_times))
+    t_mc = float(np.median(mc_times))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_registry(registry, Path(tmp))
+        t_point, point_times, _ = time_command(root, ["--samples", "0"], args.repeat)
+        t_cmd, cmd_times, _ = time_command(root, ["--samples", str(args.samples)], args.repeat)
     full = build_state_graph(registry, graph)
     n_segments = len(result.segments)
     print(f"graph: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(registry.parameters)} parameters, "
@@ -254,24 +280,37 @@ def main(argv: list[str]) -> int:
                 for p, (j, d) in zip(pairs, picks))
     t_base = setup + per_pair * n_segments * args.samples
     t_small = setup_small + per_pair_small * n_segments * args.samples
-    ratio = t_base / t_mc
+    ratio = t_small / t_mc
+    median = lambda ts: f"median of {len(ts)}: {' '.join(f'{t:.2f}' for t in ts)}"
     checks = [
-        ("point estimate (run_whatif with 1 draw)", f"{t_point:.3f} s", t_point < TARGETS["point"],
-         f"< {TARGETS['point']} s; median of {' '.join(f'{t:.3f}' for t in point_times)}"),
-        (f"Monte Carlo, {args.samples} draws (whole run)", f"{t_mc:.3f} s", t_mc < TARGETS["mc"],
-         f"< {TARGETS['mc']} s; median of {' '.join(f'{t:.3f}' for t in mc_times)}"),
-        ("baseline (dense solve per segment per draw)", f"{t_base:.1f} s", None,
-         f"setup {setup:.2f} s + {per_pair * 1000:.1f} ms per pair (median of {len(pairs)}) "
+        ("whatif --samples 0 (point estimate, whole command)", f"{t_point:.3f} s", t_point < TARGETS["point"],
+         f"< {TARGETS['point']} s; {median(point_times)}"),
+        (f"whatif, {args.samples} draws (whole command)", f"{t_cmd:.3f} s", None, median(cmd_times)),
+        (f"run_whatif, {args.samples} draws (in process)", f"{t_mc:.3f} s", t_mc < TARGETS["mc"],
+         f"< {TARGETS['mc']} s; {median(mc_times)}"),
+        ("baseline: dense solve per segment per draw, same state graph", f"{t_small:.1f} s", None,
+         f"setup {setup_small:.2f} s + {per_pair_small * 1000:.2f} ms per pair (median of {len(pairs)}) "
          f"x {n_segments} segments x {args.samples} draws"),
-        ("speed-up vs baseline", f"{ratio:,.0f}x", ratio >= TARGETS["ratio"], f">= {TARGETS['ratio']:.0f}x"),
-        ("baseline on the engine's smaller state graph", f"{t_small:.1f} s", None,
-         f"setup {setup_small:.2f} s + {per_pair_small * 1000:.1f} ms per pair; "
-         f"speed-up {t_small / t_mc:,.0f}x (the solver's share of the gain)"),
-        ("peak memory (max RSS after the engine runs)", f"{peak_mib:.0f} MiB", peak_mib < TARGETS["memory_mib"],
+        ("speed-up vs baseline (same state graph)", f"{ratio:,.0f}x", ratio >= TARGETS["ratio"],
+         f">= {TARGETS['ratio']:.0f}x"),
+        ("baseline on the full state graph (no forgetting)", f"{t_base:.1f} s", None,
+         f"{per_pair * 1000:.1f} ms per pair; {t_base / t_mc:,.0f}x the engine (state graph + solver)"),
+        ("peak memory (max RSS of the in-process runs)", f"{peak_mib:.0f} MiB", peak_mib < TARGETS["memory_mib"],
          f"< {TARGETS['memory_mib']:.0f} MiB"),
     ]
+    if args.many_segments:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = write_registry(synthetic_registry(context_keys=WIDE_CONTEXTS), Path(tmp))
+            t_wide, _, rss = time_command(root, ["--samples", str(args.samples), "--format", "json"], 1)
+        checks.append(("whatif, 15,625 segments (whole command, 1 run)", f"{t_wide:.0f} s", None,
+                       f"max RSS {rss / 1024:.0f} MiB"))
+        checks.append(("  its peak memory", f"{rss / 1024:.0f} MiB", rss / 1024 < TARGETS["memory_mib"],
+                       f"< {TARGETS['memory_mib']:.0f} MiB"))
     for name, value, ok, target in checks:
         status = "" if ok is None else ("PASS" if ok else "FAIL")
-        print(f"  {name:<46} {value:>12}  {status:<4}  {target}")
+        print(f"  {name:<60} {value:>12}  {status:<4}  {target}")
     print(f"  both baselines agree with the engine on those pairs: max |difference| = {worst:.2e}")
-    return 0 if all(ok is not False for _, _, ok, _ in checks) and worst < 1e-9 else 1
+    failed = [name for name, _, ok, _ in checks if ok is False]
+    print(f"  targets: {'all met' if not failed else 'missed: ' + '; '.join(failed)} "
+          f"(timings are indicative on a shared machine; only a wrong number fails the run)")
+    return 0 if worst < 1e-9 else 1

@@ -222,9 +222,8 @@ def _check_feasible(slots: list[Slot], keys: list[SlotKeys]) -> None:
 @dataclass
 class Point:
     visits: np.ndarray  # (states, segments)
-    probs: np.ndarray  # (transitions, segments), transitions in `order`
     out_sum: np.ndarray  # (states, segments)
-    order: np.ndarray  # the transitions' order in `probs` (the plan's: no copy for the solve)
+    flow: np.ndarray  # (transitions,) population flow, Σ_s w_s · p_s(t) · visits_s(source of t)
 
 
 def _arrays(sg: StateGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -255,7 +254,17 @@ def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segm
     total = visits[absorbed].sum(axis=0) + drop.sum(axis=0)
     if not np.all(np.isfinite(visits)) or np.any(np.abs(total - 1.0) > 1e-6):
         raise _closed_cycle(graph, sg, np.arange(len(sg.states)))
-    return Point(visits, probs, out_sum, plan.order)
+    # Population flow per transition, a block of segments at a time: the (transitions × segments)
+    # probabilities are dropped on return, before the Monte Carlo run allocates its own arrays.
+    w = np.array([s.weight for s in segs])
+    src = src[plan.order]
+    flow = np.zeros(len(src))
+    for a in range(0, len(segs), SEGMENTS_PER_CHUNK):
+        cols = slice(a, a + SEGMENTS_PER_CHUNK)
+        flow += (probs[:, cols] * visits[src, cols]) @ w[cols]
+    in_order = np.empty_like(flow)
+    in_order[plan.order] = flow
+    return Point(visits, out_sum, in_order)
 
 
 def _outcome_mask(graph: Graph, sg: StateGraph, kinds: tuple[str, ...]) -> np.ndarray:
@@ -368,7 +377,6 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
             conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float, keys: list[SlotKeys],
             applied: list[OverrideSlot], shares: dict[str, dict[str, float]],
             classes: dict[str, list[ContextClass]], samples: int, seed: int) -> WhatIfResult:
-    src, _ = _arrays(sg)
     w = np.array([s.weight for s in segs])
     node_pos = {n.id: i for i, n in enumerate(graph.nodes)}
     edge_pos = {e.id: i for i, e in enumerate(graph.edges)}
@@ -378,14 +386,9 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     np.add.at(visits, state_node, point.visits)
     drop = np.zeros_like(visits)
     np.add.at(drop, state_node, np.where(absorbed[:, None], 0.0, point.visits * (1.0 - point.out_sum)))
-    trans_edge = np.array([edge_pos[t.edge.id] for t in sg.transitions], dtype=np.intp)[point.order]
-    src = src[point.order]
-    trans_flow = np.zeros(len(src))
-    for a in range(0, len(segs), SEGMENTS_PER_CHUNK):  # population flow, without a (transitions × segments) temporary
-        cols = slice(a, a + SEGMENTS_PER_CHUNK)
-        trans_flow += (point.probs[:, cols] * point.visits[src, cols]) @ w[cols]
+    trans_edge = np.array([edge_pos[t.edge.id] for t in sg.transitions], dtype=np.intp)
     pop_flow = np.zeros(len(graph.edges))
-    np.add.at(pop_flow, trans_edge, trans_flow)
+    np.add.at(pop_flow, trans_edge, point.flow)
     pop_visits, pop_drop = visits @ w, drop @ w
     success = [node_pos[n.id] for n in graph.nodes if n.outcome == "success"]
     seg_point = visits[success].sum(axis=0)
