@@ -31,8 +31,9 @@ import numpy as np
 
 from funnelcheck.engine import run_whatif
 from funnelcheck.engine.montecarlo import draws
+from funnelcheck.engine.resolution import slot_key
 from funnelcheck.model import Context, ContextValue, Edge, Estimate, Graph, Node, Parameter, Registry, Where
-from funnelcheck.resolve import INLINE, Resolver
+from funnelcheck.resolve import Resolver
 from funnelcheck.engine.statespace import build_state_graph, context_classes, segment_context, segments
 from funnelcheck.yamlload import Doc
 
@@ -182,7 +183,7 @@ class Baseline:
         keys = {}
         for slots in self.resolver.slots.values():
             for slot in slots:
-                keys[id(slot)] = f"inline:{GRAPH}:{slot.edge}" if slot.kind == INLINE else slot.id
+                keys[id(slot)] = slot_key(slot)
         names = sorted(set(keys.values()))
         row = {k: i for i, k in enumerate(names)}
         estimates = {keys[id(slot)]: slot.estimate for slots in self.resolver.slots.values() for slot in slots}

@@ -97,7 +97,7 @@ def draw_slots(estimates: list[Estimate], keys: list[str], seed: int, samples: i
     # Tabulating costs 2·GRID − 1 exact quantiles per slot: worth it only with more draws than that.
     tabulated = np.zeros(len(random), dtype=bool)
     if samples >= 2 * GRID:
-        y, slope, tabulated = _tables(a, b)
+        pieces, tabulated = _tables(a, b)
     rows = max(1, ROWS_PER_CHUNK_ELEMENTS // samples)
     for start in range(0, len(random), rows):
         chunk = range(start, min(start + rows, len(random)))
@@ -110,7 +110,7 @@ def draw_slots(estimates: list[Estimate], keys: list[str], seed: int, samples: i
             from scipy.special import ndtri
 
             picked = np.flatnonzero(~exact) + chunk.start
-            values[~exact] = _interpolate(y[picked], slope[picked], ndtri(u[~exact]))
+            values[~exact] = _interpolate(pieces[picked], ndtri(u[~exact]))
         out[[random[j] for j in chunk]] = values
     return out
 
@@ -133,8 +133,8 @@ def _logit_quantile(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
     return y
 
 
-def _tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per slot: logit(quantile) at the grid, its slope d/dz, and whether the table is accurate."""
+def _tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot: the cubic pieces of logit(quantile) in z (`_pieces`) and whether they are accurate."""
     from scipy.special import betaln
 
     z = _grid(GRID)
@@ -148,25 +148,29 @@ def _tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         exact = 1.0 / (1.0 + np.exp(-_logit_quantile(a, b, mid)))
         # A shape below 1/2 (a density spiking at 0 or 1, U-shaped Betas) can jump between check points.
         ok = np.isfinite(y).all(axis=1) & np.isfinite(slope).all(axis=1) & (np.minimum(a, b) >= 0.5)
-        error = np.abs(_interpolate(np.where(ok[:, None], y, 0.0), np.where(ok[:, None], slope, 0.0),
-                                    np.broadcast_to(mid, (len(a), len(mid)))) - exact)
+        pieces = _pieces(np.where(ok[:, None], y, 0.0), np.where(ok[:, None], slope, 0.0))
+        error = np.abs(_interpolate(pieces, np.broadcast_to(mid, (len(a), len(mid)))) - exact)
     ok &= np.nan_to_num(error, nan=np.inf).max(axis=1) <= TOLERANCE
-    return y, slope, ok
+    return pieces, ok
 
 
-def _interpolate(y: np.ndarray, slope: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Cubic Hermite interpolation of each row's table at that row's normal scores, as quantiles."""
-    grid_points = y.shape[1]
-    h = 2 * Z_MAX / (grid_points - 1)
+def _pieces(y: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """(slots, GRID − 1, 4): per grid interval, the cubic Hermite polynomial c0 + c1·t + c2·t² + c3·t³
+    (t ∈ [0, 1] across the interval) through the values and slopes at its ends."""
+    h = 2 * Z_MAX / (y.shape[1] - 1)
+    y0, y1, d0, d1 = y[:, :-1], y[:, 1:], slope[:, :-1] * h, slope[:, 1:] * h
+    return np.stack([y0, d0, 3 * (y1 - y0) - 2 * d0 - d1, 2 * (y0 - y1) + d0 + d1], axis=-1)
+
+
+def _interpolate(pieces: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Each row's table at that row's normal scores, as quantiles (one gather of 4 coefficients)."""
+    intervals = pieces.shape[1]
+    h = 2 * Z_MAX / intervals
     t = (np.clip(z, -Z_MAX, Z_MAX) + Z_MAX) / h
-    j = np.minimum(t.astype(np.intp), grid_points - 2)
+    j = np.minimum(t.astype(np.intp), intervals - 1)
     t -= j
-    flat = j + (np.arange(len(y)) * grid_points)[:, None]
-    y, slope = y.ravel(), slope.ravel()
-    y0, y1, d0, d1 = y[flat], y[flat + 1], slope[flat] * h, slope[flat + 1] * h
-    t2 = t * t
-    t3 = t2 * t
-    logit = (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * d0 + (3 * t2 - 2 * t3) * y1 + (t3 - t2) * d1
+    c = pieces.reshape(-1, 4)[j + (np.arange(len(pieces)) * intervals)[:, None]]
+    logit = ((c[..., 3] * t + c[..., 2]) * t + c[..., 1]) * t + c[..., 0]
     return 1.0 / (1.0 + np.exp(-logit))
 
 
