@@ -223,21 +223,27 @@ def time_baseline(registry: Registry, pairs: list[tuple[int, int]], samples: int
     return setup, float(np.median(times)), values
 
 
-def time_command(root: Path, args: list[str], runs: int) -> tuple[float, list[float], int]:
-    """Median wall time of `funnelcheck whatif ...` in a fresh interpreter, the times, and the
-    largest max RSS (KiB) of the runs."""
-    times, peak = [], 0
+def time_command(command: list[str], runs: int) -> tuple[float, list[float], float, int]:
+    """Median wall time of a command in a fresh interpreter, the times, the median CPU time
+    (user + system: less sensitive to other processes' load) and the largest max RSS (KiB)."""
+    times, cpu, peak = [], [], 0
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "funnelcheck", "whatif", GRAPH, "--registry", str(root), *args],
-                              capture_output=True, text=True, env=env, timeout=3600)
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=3600)
         times.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         if done.returncode != 0:
-            raise SystemExit(f"whatif failed: {done.stderr.strip()}")
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-    return float(np.median(times)), times, peak
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+        peak = max(peak, after.ru_maxrss)
+    return float(np.median(times)), times, float(np.median(cpu)), peak
+
+
+def whatif_command(root: Path, *args: str) -> list[str]:
+    """`python -m funnelcheck whatif` on the benchmark graph of the registry at `root`."""
+    return ["-m", "funnelcheck", "whatif", GRAPH, "--registry", str(root), *args]
 
 
 def main(argv: list[str]) -> int:
@@ -260,8 +266,9 @@ def main(argv: list[str]) -> int:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         root = write_registry(registry, Path(tmp))
-        t_point, point_times, _ = time_command(root, ["--samples", "0"], args.repeat)
-        t_cmd, cmd_times, _ = time_command(root, ["--samples", str(args.samples)], args.repeat)
+        t_floor, floor_times, cpu_floor, _ = time_command(["-c", "import numpy"], args.repeat)
+        t_point, point_times, cpu_point, _ = time_command(whatif_command(root, "--samples", "0"), args.repeat)
+        t_cmd, cmd_times, cpu_cmd, _ = time_command(whatif_command(root, "--samples", str(args.samples)), args.repeat)
     full = build_state_graph(registry, graph)
     n_segments = len(result.segments)
     print(f"graph: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {len(registry.parameters)} parameters, "
@@ -284,9 +291,12 @@ def main(argv: list[str]) -> int:
     ratio = t_small / t_mc
     median = lambda ts: f"median of {len(ts)}: {' '.join(f'{t:.2f}' for t in ts)}"
     checks = [
+        ("python -c 'import numpy' (the floor of any whatif)", f"{t_floor:.3f} s", None,
+         f"CPU {cpu_floor:.3f} s; {median(floor_times)}"),
         ("whatif --samples 0 (point estimate, whole command)", f"{t_point:.3f} s", t_point < TARGETS["point"],
-         f"< {TARGETS['point']} s; {median(point_times)}"),
-        (f"whatif, {args.samples} draws (whole command)", f"{t_cmd:.3f} s", None, median(cmd_times)),
+         f"< {TARGETS['point']} s; CPU {cpu_point:.3f} s; {median(point_times)}"),
+        (f"whatif, {args.samples} draws (whole command)", f"{t_cmd:.3f} s", None,
+         f"CPU {cpu_cmd:.3f} s; {median(cmd_times)}"),
         (f"run_whatif, {args.samples} draws (in process)", f"{t_mc:.3f} s", t_mc < TARGETS["mc"],
          f"< {TARGETS['mc']} s; {median(mc_times)}"),
         ("baseline: dense solve per segment per draw, same state graph", f"{t_small:.1f} s", None,
@@ -302,7 +312,7 @@ def main(argv: list[str]) -> int:
     if args.many_segments:
         with tempfile.TemporaryDirectory() as tmp:
             root = write_registry(synthetic_registry(context_keys=WIDE_CONTEXTS), Path(tmp))
-            t_wide, _, rss = time_command(root, ["--samples", str(args.samples), "--format", "json"], 1)
+            t_wide, _, _, rss = time_command(whatif_command(root, "--samples", str(args.samples), "--format", "json"), 1)
         checks.append(("whatif, 15,625 segments (whole command, 1 run)", f"{t_wide:.0f} s", None,
                        f"max RSS {rss / 1024:.0f} MiB"))
         checks.append(("  its peak memory", f"{rss / 1024:.0f} MiB", rss / 1024 < TARGETS["memory_mib"],
