@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from funnelcheck.commands.whatif import MANY_SEGMENTS, segment_progress
+from funnelcheck.commands.whatif import MANY_SEGMENTS, SegmentProgress
 from funnelcheck.render.progress import Progress
 
 from conftest import EXAMPLE, REPO
@@ -152,7 +152,7 @@ def test_progress_in_ci_is_a_plain_line_every_few_seconds(monkeypatch):
 
 def test_a_large_run_says_early_how_many_segments_and_how_to_narrow_it():
     log = io.StringIO()
-    report = segment_progress(log)
+    report = SegmentProgress(log)
     report(0, MANY_SEGMENTS + 5)
     report(1, MANY_SEGMENTS + 5)
     report.close()
@@ -160,7 +160,7 @@ def test_a_large_run_says_early_how_many_segments_and_how_to_narrow_it():
     assert f"{MANY_SEGMENTS + 5:,} segments to compute" in first and "--select" in first
     assert log.getvalue().count("segments to compute") == 1
     small = io.StringIO()
-    report = segment_progress(small)
+    report = SegmentProgress(small)
     report(0, 60)
     assert small.getvalue() == ""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, TextIO
+from typing import TextIO
 
 from funnelcheck.commands._common import BlockingFindings, add_format, add_rev, open_registry, print_json, require_clean
 from funnelcheck.findings import ERROR, Finding
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         more = f" (and {len(blocking) - 1} more; run funnelcheck validate)" if len(blocking) > 1 else ""
         raise BlockingFindings(f"graph '{args.graph}' cannot be computed: "
                                f"{first.path}:{first.line}:{first.column}: {first.message}{more}")
-    progress = segment_progress(sys.stderr)
+    progress = SegmentProgress(sys.stderr)
     try:
         result = run_whatif(loaded.registry, args.graph, mix, overrides, args.samples, args.seed, progress=progress)
     finally:
@@ -74,22 +74,24 @@ def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
 MANY_SEGMENTS = 1000
 
 
-def segment_progress(stream: TextIO) -> Callable[[int, int], None]:
+class SegmentProgress:
     """The engine's progress callback: a notice before a large run, then the shared progress display."""
-    from funnelcheck.render.progress import Progress
-    from funnelcheck.render.whatif import segments_notice
 
-    shown = Progress(stream, "whatif")
-    warned = False
+    def __init__(self, stream: TextIO):
+        from funnelcheck.render.progress import Progress
 
-    def report(done: int, total: int) -> None:
-        nonlocal warned
-        if not warned and total >= MANY_SEGMENTS:
-            stream.write(segments_notice(total))
-            stream.flush()
-        warned = True
+        self.stream, self.shown, self.started = stream, Progress(stream, "whatif"), False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.started and total >= MANY_SEGMENTS:
+            from funnelcheck.render.whatif import segments_notice
+
+            self.stream.write(segments_notice(total))
+            self.stream.flush()
+        self.started = True
         if total > 0:
-            shown.show(f"{done:,}/{total:,} segments", done / total)
+            self.shown.show(f"{done:,}/{total:,} segments", done / total)
 
-    report.close = shown.close  # type: ignore[attr-defined]
-    return report
+    def close(self) -> None:
+        """Clear the bar from a terminal."""
+        self.shown.close()
