@@ -122,7 +122,7 @@ SHOP_PARAMS = st.lists(st.tuples(st.sampled_from(["add-to-cart", "checkout"]),
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), extra=SHOP_PARAMS)
 def test_the_same_registry_on_both_sides_gives_exactly_zero(seed, extra):
-    """Both sides computed in full (not skipped as unchanged), files laid out differently: delta ≡ 0."""
+    """Both sides computed in full (not skipped as unchanged), files renamed and moved: delta ≡ 0."""
     contexts = [{"id": "channel", "values": [{"id": "google", "share": 0.6}, {"id": "organic", "share": 0.4}]}]
     nodes = {"home": {"entry": 1}, "cart": {}, "buy": {"outcome": "success"}}
     g = graph(nodes, [("add-to-cart", "home", "cart", (0.5, 0.05)),
@@ -135,7 +135,9 @@ def test_the_same_registry_on_both_sides_gives_exactly_zero(seed, extra):
         stdev = min(stdev, 0.9 * (mean * (1 - mean)) ** 0.5)
         params.append(param(f"p{i}", edge, mean, round(stdev, 6), {"channel": channel} if channel else None))
     base = Loaded(registry_of(files_of([g], params, contexts)))
-    head = Loaded(registry_of(files_of([g], params[::-1], contexts, folders={p["id"]: "moved/" for p in params})))
+    # HEAD: the same parameters under other ids, in other folders, in another order.
+    renamed = [{**p, "id": "renamed-" + p["id"]} for p in params[::-1]]
+    head = Loaded(registry_of(files_of([g], renamed, contexts, folders={p["id"]: "moved/" for p in renamed})))
     sides = Side("base", None, base), Side("head", None, head)
     gd = graph_diff("shop", *sides, parameter_changes(base.registry, head.registry), run_whatif, 300, seed)
     assert gd.computed and gd.delta is not None
