@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from funnelcheck.engine import Mix, parse_mix, parse_override, parse_select, run_whatif
-from funnelcheck.engine.chain import feedback_set
+from funnelcheck.engine.digraph import feedback_set
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.load.registry import load
 from funnelcheck.load.sources import DictSource

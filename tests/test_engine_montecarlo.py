@@ -139,13 +139,13 @@ def test_beta_shape_is_moment_matched_and_guarded():
 def test_every_draw_matches_a_dense_solve_with_the_same_draws(seed):
     """Cycles, dead ends and self-loops: each Monte Carlo draw is the chain solved at that draw.
 
-    The parameters' draws are taken from their streams (inline bases: `inline:<graph>:<edge>`);
+    The parameters' draws are taken from their slots' streams (an inline base: `e.<edge>`);
     the dense solve, and the scaling of a page's draws that sum past 1, are done here.
     """
     g, names, probs = random_funnel(seed, stdev=0.2)
     samples = 25
     r = run_whatif(build(g), "g", samples=samples, seed=seed)
-    drawn = {(e["from"], e["to"]): draws(Estimate(e["p"]["mean"], e["p"]["stdev"]), f"inline:g:{e['id']}", seed, samples)
+    drawn = {(e["from"], e["to"]): draws(Estimate(e["p"]["mean"], e["p"]["stdev"]), f"e.{e['id']}", seed, samples)
              for e in g["edges"]}
     win = names.index("win")
     for d in range(samples):
@@ -159,16 +159,30 @@ def test_every_draw_matches_a_dense_solve_with_the_same_draws(seed):
 
 def test_a_stream_depends_on_its_key_and_seed_only():
     est = Estimate(0.3, 0.05)
-    fresh = draws(est, "signup-base", 4, 50)
+    fresh = draws(est, "e.signup", 4, 50)
     shared = Streams(4)
-    shared.draws(Estimate(0.6, 0.1), "another", 70)  # drawing other parameters first changes nothing
-    np.testing.assert_array_equal(shared.draws(est, "signup-base", 50), fresh)
-    np.testing.assert_array_equal(draws(est, "signup-base", 4, 80)[:50], fresh)  # more samples extend the stream
-    assert not np.array_equal(draws(est, "signup-base", 5, 50), fresh)
-    assert not np.array_equal(draws(est, "signup-bas", 4, 50), fresh)
-    # Philox keyed by blake2b(seed, key), independently of the engine's re-keying shortcut.
+    shared.uniforms("another", 70)  # drawing other slots first changes nothing
+    np.testing.assert_array_equal(shared.uniforms("e.signup", 50), Streams(4).uniforms("e.signup", 50))
+    np.testing.assert_allclose(draws(est, "e.signup", 4, 800)[:50], fresh, atol=1e-6)  # more samples extend the stream
+    assert not np.array_equal(draws(est, "e.signup", 5, 50), fresh)
+    assert not np.array_equal(draws(est, "e.signu", 4, 50), fresh)
+    # Inverse CDF of Philox keyed by blake2b(seed, key), independently of the engine's re-keying shortcut.
     import hashlib
 
-    key = int.from_bytes(hashlib.blake2b(b"4\x00signup-base", digest_size=16).digest(), "little")
+    from scipy.special import betaincinv
+
+    key = int.from_bytes(hashlib.blake2b(b"4\x00e.signup", digest_size=16).digest(), "little")
     a, b = beta_shape(est)
-    np.testing.assert_array_equal(np.random.Generator(np.random.Philox(key=key)).beta(a, b, 50), fresh)
+    u = np.random.Generator(np.random.Philox(key=key)).random(50)
+    np.testing.assert_allclose(fresh, betaincinv(a, b, u), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mean,stdev", [(0.05, 0.04), (0.3, 0.05), (0.02, 0.1), (0.9, 0.2), (0.001, 0.02), (0.5, 0.49), (0.4, 0.3)])
+def test_tabulated_quantiles_match_the_exact_inverse_cdf(mean, stdev):
+    """Many draws go through the quantile table; every one is within 1e-6 of betaincinv."""
+    from scipy.special import betaincinv
+
+    samples = 20_000
+    got = draws(Estimate(mean, stdev), "e.x", 9, samples)
+    a, b = beta_shape(Estimate(mean, stdev))
+    np.testing.assert_allclose(got, betaincinv(a, b, Streams(9).uniforms("e.x", samples)), rtol=0, atol=1e-6)

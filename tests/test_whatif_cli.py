@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from funnelcheck.commands.whatif import ProgressBar
+from funnelcheck.commands.whatif import MANY_SEGMENTS, SegmentProgress
+from funnelcheck.render.progress import Progress
 
 from conftest import EXAMPLE, REPO
 from gitrepos import GitCli
@@ -92,7 +93,8 @@ def test_text_is_readable_at_a_glance(cli, tree):
     (["g", "--set", "e.signup.p.mean"], 2, "expected <reference>=<value>"),
     (["g", "--set", "e.signup.context(channel=).p.mean=0.1"], 2, "column 26: expected a context value"),
     (["g", "--set", "e.signup.visited(gone).p.mean=0.5"], 2, "never uses this reference"),
-    (["g", "--samples", "0"], 2, "--samples must be at least 1"),
+    (["g", "--samples", "-1"], 2, "--samples must be between 0 (the point estimate only) and 1,000,000"),
+    (["g", "--samples", "1000001"], 2, "--samples must be between 0"),
     (["g", "--seed", "-1"], 2, "--seed must be >= 0"),
 ])
 def test_bad_arguments_are_one_line_usage_errors(cli, tree, args, code, message):
@@ -117,26 +119,72 @@ def test_a_registry_that_fails_validation_says_which_finding_blocks(cli, tree):
     assert "pricing" in res.err and ("1.05" in res.err or "sum" in res.err), res.err
 
 
-def test_progress_bar_only_on_a_terminal_after_a_moment():
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
-    quiet = io.StringIO()
-    bar = ProgressBar(quiet, delay=0.0)
-    bar(1, 2)
-    bar.close()
-    assert quiet.getvalue() == ""
+
+def test_progress_bar_on_a_terminal_after_a_moment():
     slow, fast = Tty(), Tty()
-    bar = ProgressBar(slow, delay=0.0)
-    bar(3, 6)
-    assert "[###############...............] 3/6 segments" in slow.getvalue()
+    bar = Progress(slow, "whatif", delay=0.0)
+    bar.show("3/6 segments", 0.5)
+    assert slow.getvalue() == "\rwhatif [###############...............] 3/6 segments"
     bar.close()
-    assert slow.getvalue().endswith("\r")
-    bar = ProgressBar(fast, delay=60.0)
-    bar(3, 6)
+    assert slow.getvalue().endswith("\r") and "\n" not in slow.getvalue()
+    bar = Progress(fast, "whatif", delay=60.0)
+    bar.show("3/6 segments", 0.5)
     bar.close()
     assert fast.getvalue() == ""
+
+
+def test_progress_in_ci_is_a_plain_line_every_few_seconds(monkeypatch):
+    clock = iter([0.0, 1.0, 2.0, 3.0, 7.0, 8.0]).__next__
+    monkeypatch.setattr("funnelcheck.render.progress.time.monotonic", clock)
+    log = io.StringIO()
+    bar = Progress(log, "whatif", delay=0.5, every=5.0)  # created at t=0
+    for done in (1, 2, 3, 4):  # at t = 1, 2, 3, 7
+        bar.show(f"{done}/10 segments", done / 10)
+    bar.show("10/10 segments", 1.0)  # the last one is always said
+    bar.close()
+    assert log.getvalue().splitlines() == ["whatif: 1/10 segments (10%), 1 s", "whatif: 4/10 segments (40%), 7 s",
+                                           "whatif: 10/10 segments (100%), 8 s"]
+
+
+def test_a_large_run_says_early_how_many_segments_and_how_to_narrow_it():
+    log = io.StringIO()
+    report = SegmentProgress(log)
+    report(0, MANY_SEGMENTS + 5)
+    report(1, MANY_SEGMENTS + 5)
+    report.close()
+    first = log.getvalue().splitlines()[0]
+    assert f"{MANY_SEGMENTS + 5:,} segments to compute" in first and "--select" in first
+    assert log.getvalue().count("segments to compute") == 1
+    small = io.StringIO()
+    report = SegmentProgress(small)
+    report(0, 60)
+    assert small.getvalue() == ""
+
+
+def test_samples_zero_is_the_point_estimate_without_scipy(tmp_path):
+    """Whole command in a subprocess: numbers at the means, no interval, and scipy never imported."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "reg"
+    for rel, text in funnel().items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    code = ("import sys, json; from funnelcheck.cli import main; rc = main(sys.argv[1:]); "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy')), file=sys.stderr); "
+            "raise SystemExit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "whatif", "g", "--samples", "0", "--format", "json",
+                           "--registry", str(root / "registry")], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.splitlines()[-1]) == []
+    data = json.loads(done.stdout)
+    assert data["conversion"]["point"] == pytest.approx(0.5 * (0.6 * 0.4 + 0.4 * 0.3))
+    assert data["conversion"]["p05"] is None and data["samples"] == 0
 
 
 def test_rev_reads_the_committed_registry(cli, tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import TextIO
 
 from funnelcheck.commands._common import BlockingFindings, add_format, add_rev, open_registry, print_json, require_clean
@@ -20,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set a context's value shares explicitly; unlisted values get 0 (repeatable)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="REF=VALUE",
                         help="override p.mean or p.stdev of a reference, e.g. \"e.signup.context(channel='direct').p.mean=0.5\" (repeatable)")
-    parser.add_argument("--samples", type=int, default=2000, help="Monte Carlo draws (default: 2000)")
+    parser.add_argument("--samples", type=int, default=2000,
+                        help="Monte Carlo draws, at most 1,000,000; 0 for the point estimate only (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_rev(parser)
     add_format(parser)
@@ -41,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
         more = f" (and {len(blocking) - 1} more; run funnelcheck validate)" if len(blocking) > 1 else ""
         raise BlockingFindings(f"graph '{args.graph}' cannot be computed: "
                                f"{first.path}:{first.line}:{first.column}: {first.message}{more}")
-    bar = ProgressBar(sys.stderr)
+    progress = SegmentProgress(sys.stderr)
     try:
-        result = run_whatif(loaded.registry, args.graph, mix, overrides, args.samples, args.seed, progress=bar)
+        result = run_whatif(loaded.registry, args.graph, mix, overrides, args.samples, args.seed, progress=progress)
     finally:
-        bar.close()
+        progress.close()
     if args.format == "json":
         print_json(result.to_json())
     else:
@@ -70,28 +70,28 @@ def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
     return [f for f in validate(loaded) if f.severity == ERROR and f.path in paths]
 
 
-class ProgressBar:
-    """`whatif [#######.............] 21/60 segments` on stderr, redrawn in place.
+# From this many segments on, the run says early how many it will compute.
+MANY_SEGMENTS = 1000
 
-    It appears only when stderr is a terminal and the run has already taken half a second,
-    so quick runs, pipes and CI logs stay clean.
-    """
 
-    def __init__(self, stream: TextIO, delay: float = 0.5, width: int = 30):
-        self.stream, self.delay, self.width = stream, delay, width
-        self.start = time.monotonic()
-        self.shown = False
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+class SegmentProgress:
+    """The engine's progress callback: a notice before a large run, then the shared progress display."""
+
+    def __init__(self, stream: TextIO):
+        from funnelcheck.render.progress import Progress
+
+        self.stream, self.shown, self.started = stream, Progress(stream, "whatif"), False
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.tty or (not self.shown and time.monotonic() - self.start < self.delay) or total <= 0:
-            return
-        filled = self.width * done // total
-        self.stream.write(f"\rwhatif [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} segments")
-        self.stream.flush()
-        self.shown = True
+        if not self.started and total >= MANY_SEGMENTS:
+            from funnelcheck.render.whatif import segments_notice
+
+            self.stream.write(segments_notice(total))
+            self.stream.flush()
+        self.started = True
+        if total > 0:
+            self.shown.show(f"{done:,}/{total:,} segments", done / total)
 
     def close(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * (self.width + 40) + "\r")
-            self.stream.flush()
+        """Clear the bar from a terminal."""
+        self.shown.close()

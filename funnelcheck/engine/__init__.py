@@ -3,8 +3,9 @@ Monte Carlo uncertainty. A library first: `whatif`, `diff` and the dashboard all
 `run_whatif` and render its `WhatIfResult`.
 
 Modules: `statespace` (states and segments, plain Python: validate uses it too), `mix` (segments and
-their weights), `overrides` (`--set`), `montecarlo` (Beta draws and their streams), `chain` (the
-absorbing-chain solver), `run` (the pipeline), `result`.
+their weights), `overrides` (`--set`), `resolution` (the slot of every transition in every segment,
+and the slots' stream keys), `montecarlo` (Beta draws by inverse CDF from per-slot streams), `chain`
+(the absorbing-chain solver) with `digraph` (its graph algorithms), `run` (the pipeline), `result`.
 
 The names below are loaded on first use, so `import funnelcheck.engine.statespace` (on the path of
 `validate`) does not import numpy.

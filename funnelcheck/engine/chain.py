@@ -20,12 +20,15 @@ The plan also fixes the order of the transitions: the caller lays the probabilit
 """
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+
+from funnelcheck.engine.digraph import feedback_set, longest_path_levels, strong_components
+
+# Below this many columns a step sums its rows with numpy; above, with scipy's CSR kernel, which
+# is 2-3× faster on wide arrays but costs ~0.25 s to import (the point estimate never pays it).
+WIDE = 512
 
 
 class NotAbsorbing(ArithmeticError):
@@ -40,26 +43,26 @@ class NotAbsorbing(ArithmeticError):
 class Step:
     """Transitions whose contributions are summed into their targets at once.
 
-    The sum is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled
-    CSR kernel adds whole rows of columns, several times faster than `np.add.reduceat`.
+    Transitions are sorted by target, so each target owns a run of rows. On wide arrays the sum
+    is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled CSR kernel
+    adds whole rows of columns at once. On narrow ones (the point estimate) numpy adds the k-th
+    row of every run with at least k rows, for k = 1, 2, ...: the same sums, with no scipy import.
     """
 
     t: np.ndarray | slice  # transition ids; in a finished plan, their slice of `Plan.order`
     src: np.ndarray  # source of each transition (global or component-local index)
     targets: np.ndarray  # the distinct targets
-    gather: object  # scipy CSR matrix (len(targets) × transitions) of ones
+    indptr: np.ndarray  # target i's rows are indptr[i] .. indptr[i + 1]
+    _gather: object = field(default=None, compare=False, repr=False)  # the CSR matrix, built on first wide sum
 
     @classmethod
     def of(cls, t, src, tgt) -> "Step":
         """The step adding transitions t (src[i] → tgt[i]) into their targets."""
         t, src, tgt = (np.asarray(a, dtype=np.intp) for a in (t, src, tgt))
-        order = np.argsort(tgt, kind="stable")  # rows of the matrix are then runs of columns
+        order = np.argsort(tgt, kind="stable")  # each target's rows are then a run
         t, src, tgt = t[order], src[order], tgt[order]
         targets, counts = np.unique(tgt, return_counts=True)
-        indptr = np.r_[0, np.cumsum(counts)].astype(np.int32)
-        gather = csr_matrix((np.ones(len(t)), np.arange(len(t), dtype=np.int32), indptr),
-                            shape=(len(targets), len(t)))
-        return cls(t, src, targets, gather)
+        return cls(t, src, targets, np.r_[0, np.cumsum(counts)].astype(np.int32))
 
     @property
     def size(self) -> int:
@@ -69,7 +72,21 @@ class Step:
     def sum(self, contributions: np.ndarray) -> np.ndarray:
         """Per target, the sum of its transitions' rows of `contributions` (one row per transition)."""
         flat = contributions.reshape(contributions.shape[0], -1)
-        return (self.gather @ flat).reshape(len(self.targets), *contributions.shape[1:])
+        if flat.shape[1] >= WIDE:
+            if self._gather is None:
+                from scipy.sparse import csr_matrix
+
+                object.__setattr__(self, "_gather", csr_matrix(
+                    (np.ones(self.size), np.arange(self.size, dtype=np.int32), self.indptr),
+                    shape=(len(self.targets), self.size)))
+            out = self._gather @ flat
+        else:
+            starts, counts = self.indptr[:-1], np.diff(self.indptr)
+            out = flat[starts]
+            for k in range(1, int(counts.max(initial=0))):
+                more = np.flatnonzero(counts > k)
+                out[more] += flat[starts[more] + k]
+        return out.reshape(len(self.targets), *contributions.shape[1:])
 
     def placed(self, start: int) -> "Step":
         """The same step reading rows start .. start + size of the probabilities."""
@@ -120,9 +137,8 @@ def make_plan(n: int, src: np.ndarray, tgt: np.ndarray, entries: dict[int, float
     tgt = np.asarray(tgt, dtype=np.intp)
     if n == 0:
         return Plan(0, np.zeros(0, np.intp), np.zeros(0), (), np.zeros(0, np.intp))
-    adj = csr_matrix((np.ones(len(src)), (src, tgt)), shape=(n, n))
-    n_comp, comp = connected_components(adj, directed=True, connection="strong")
-    level = _levels(n_comp, comp[src], comp[tgt])
+    n_comp, comp = strong_components(n, src.tolist(), tgt.tolist())
+    level = longest_path_levels(n_comp, comp[src], comp[tgt])
     sizes = np.bincount(comp, minlength=n_comp)
     t_all = np.arange(len(src))
     state_level = level[comp]
@@ -226,28 +242,6 @@ def _group(keys: np.ndarray, n: int) -> list[np.ndarray]:
     return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
-def _levels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Longest-path depth of each node of a DAG with edges a[i] → b[i] (self-edges ignored)."""
-    keep = a != b
-    a, b = a[keep].tolist(), b[keep].tolist()
-    succ: list[list[int]] = [[] for _ in range(n)]
-    indeg = [0] * n
-    for x, y in zip(a, b):
-        succ[x].append(y)
-        indeg[y] += 1
-    depth = [0] * n
-    queue = deque(i for i in range(n) if indeg[i] == 0)
-    while queue:
-        x = queue.popleft()
-        for y in succ[x]:
-            if depth[x] + 1 > depth[y]:
-                depth[y] = depth[x] + 1
-            indeg[y] -= 1
-            if indeg[y] == 0:
-                queue.append(y)
-    return np.array(depth, dtype=np.intp)
-
-
 def _block(states: np.ndarray, t: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> Block:
     """Tear one strongly connected component (`t`: its internal transitions)."""
     local = {int(s): i for i, s in enumerate(states)}
@@ -261,7 +255,7 @@ def _block(states: np.ndarray, t: np.ndarray, src: np.ndarray, tgt: np.ndarray) 
     position[feedback] = np.arange(len(feedback))
     into_rest = ~is_f[b]
     rest_edges = into_rest & ~is_f[a]
-    depth = _levels(m, a[rest_edges], b[rest_edges])
+    depth = longest_path_levels(m, a[rest_edges], b[rest_edges])
     steps = []
     for d in range(int(depth.max()) + 1 if m else 0):
         sel = into_rest & (depth[b] == d)
@@ -270,74 +264,3 @@ def _block(states: np.ndarray, t: np.ndarray, src: np.ndarray, tgt: np.ndarray) 
     closing = ~into_rest
     return Block(states, np.array(feedback, dtype=np.intp), tuple(steps),
                  Step.of(t[closing], a[closing], position[b[closing]]))
-
-
-def feedback_set(m: int, edges: list[tuple[int, int]]) -> list[int]:
-    """A small set of nodes that meets every cycle of a digraph on 0..m-1 (greedy, then pruned).
-
-    Nodes with a self-loop are taken first; then, repeatedly, nodes that cannot lie on a
-    cycle (no in- or no out-edge among the remaining nodes) are peeled off and the node with
-    the largest in-degree × out-degree is taken. Finally every taken node that is not needed
-    to keep the rest acyclic is given back.
-    """
-    succ = [set() for _ in range(m)]
-    pred = [set() for _ in range(m)]
-    loops = set()
-    for x, y in edges:
-        if x == y:
-            loops.add(x)
-        else:
-            succ[x].add(y)
-            pred[y].add(x)
-    alive = set(range(m)) - loops
-    chosen = sorted(loops)
-
-    def remove(v: int) -> None:
-        alive.discard(v)
-        for w in succ[v]:
-            pred[w].discard(v)
-        for w in pred[v]:
-            succ[w].discard(v)
-
-    succ_all = [set(s) for s in succ]
-    for v in loops:
-        remove(v)
-    while alive:
-        peel = [v for v in alive if not succ[v] or not pred[v]]
-        while peel:
-            v = peel.pop()
-            if v not in alive:
-                continue
-            neighbours = succ[v] | pred[v]
-            remove(v)
-            peel.extend(w for w in neighbours if w in alive and (not succ[w] or not pred[w]))
-        if alive:
-            v = max(alive, key=lambda u: (len(pred[u]) * len(succ[u]), -u))
-            chosen.append(v)
-            remove(v)
-    for v in reversed([c for c in chosen if c not in loops]):
-        trial = set(chosen) - {v}
-        if _acyclic_without(m, succ_all, trial):
-            chosen.remove(v)
-    return sorted(chosen)
-
-
-def _acyclic_without(m: int, succ: list[set[int]], removed: set[int]) -> bool:
-    indeg = [0] * m
-    for x in range(m):
-        if x in removed:
-            continue
-        for y in succ[x]:
-            if y not in removed:
-                indeg[y] += 1
-    queue = [x for x in range(m) if x not in removed and indeg[x] == 0]
-    seen = 0
-    while queue:
-        x = queue.pop()
-        seen += 1
-        for y in succ[x]:
-            if y not in removed:
-                indeg[y] -= 1
-                if indeg[y] == 0:
-                    queue.append(y)
-    return seen == m - len(removed)

@@ -10,13 +10,14 @@ from funnelcheck.model import Estimate
 
 @dataclass(frozen=True)
 class Summary:
-    """Conversion at the parameters' means (`point`) and over the Monte Carlo draws."""
+    """Conversion at the parameters' means (`point`) and over the Monte Carlo draws (None
+    without draws: `--samples 0`)."""
 
     point: float
-    mean: float
-    p05: float
-    p50: float
-    p95: float
+    mean: float | None
+    p05: float | None
+    p50: float | None
+    p95: float | None
 
     def to_json(self) -> dict:
         """{"point", "mean", "p05", "p50", "p95"}."""

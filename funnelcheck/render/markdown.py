@@ -10,6 +10,7 @@ import html
 import re
 
 from funnelcheck import __version__
+from funnelcheck.engine.montecarlo import standard_error
 from funnelcheck.git.diff import Change, Delta, Diff, GraphDiff
 from funnelcheck.findings import ERROR, WARNING, Finding
 from funnelcheck.render import mermaid, segment_label
@@ -62,7 +63,26 @@ def value(v) -> str:
 
 
 def interval(d: Delta | None) -> str:
-    return "–" if d is None else f"{pp(d.mean)} ({pp(d.p05)} … {pp(d.p95)})"
+    """The point delta (head point − base point) and the 90% interval of the coupled draws."""
+    return "–" if d is None else f"{pp(d.point)} ({pp(d.p05)} … {pp(d.p95)})"
+
+
+# P(head > base) is shown with its Monte Carlo standard error when it lies within 3 standard
+# errors of one of these (docs/statistics.md): whether it is above them is then not settled.
+THRESHOLDS = (0.05, 0.5, 0.95)
+
+
+def probability(d: Delta | None, samples: int) -> str:
+    """P(head > base) as a percentage, '± standard error' near a threshold; 'no draw changed' for
+    a delta of exactly zero (an unchanged or renamed parameter)."""
+    if d is None:
+        return "–"
+    if d.prob_improvement == 0 and d.mean == 0 and d.p05 == 0 and d.p95 == 0:
+        return "no draw changed"
+    p = d.prob_improvement
+    se = standard_error(p, samples)
+    near = any(abs(p - t) < 3 * se for t in THRESHOLDS)
+    return f"{p * 100:.1f}%" + (f" ± {se * 100:.1f}" if near else "")
 
 
 def table(header: list[str], rows: list[list[str]], budget: int | None = None) -> tuple[str, int]:
@@ -94,7 +114,7 @@ def summary_rows(d: Diff) -> list[list[str]]:
     for g in d.graphs:
         if not g.computed:
             continue
-        prob_text = "–" if g.delta is None else f"{g.delta.prob_improvement * 100:.1f}%"
+        prob_text = probability(g.delta, d.samples)
         rows.append([f"{code(g.id)} {_status(g)}".strip(), pct(g.base.point if g.base else None),
                      pct(g.head.point if g.head else None), interval(g.delta), prob_text,
                      str(len({c.id for c in g.changes}))])
@@ -168,7 +188,8 @@ def render_diff(d: Diff, limit: int = LIMIT) -> str:
     if d.base.findings:
         head.append(f"\n**The base revision has {_counts(d.base.findings)}**: graphs it breaks are compared where possible.\n")
     footer = (f"\n<sub>funnelcheck {__version__} · {d.samples:,} Monte Carlo draws, seed {d.seed}, common random numbers"
-              f" · default traffic mix · Δ in percentage points</sub>\n")
+              f" · default traffic mix · Δ in percentage points: head point − base point, 90% interval of the"
+              f" coupled draws · ± Monte Carlo standard error</sub>\n")
     sections: list[str] = []
     budget = limit // 4
     for g in d.graphs:

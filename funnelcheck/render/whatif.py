@@ -23,13 +23,20 @@ def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
     return [line(header), *(line(r) for r in rows)]
 
 
+def segments_notice(total: int) -> str:
+    """What a run with many segments says before it starts (stderr)."""
+    return (f"whatif: {total:,} segments to compute (every combination of the context values the graph's "
+            f"parameters name); this can take minutes and much memory. Narrow it with --select KEY=V1,V2.\n")
+
+
 def text(result: WhatIfResult, top: int = 10) -> str:
     """Conversion and its interval, mix, outcomes, the `top` heaviest segments, nodes, edges."""
     c = result.conversion
     title = f"{result.graph} ({result.name})" if result.name and result.name != result.graph else result.graph
     out = [f"{title}: conversion {pct(c.point)} at the parameters' means",
            f"  90% interval {pct(c.p05)} – {pct(c.p95)}, median {pct(c.p50)}, mean {pct(c.mean)} "
-           f"({result.samples:,} Monte Carlo draws, seed {result.seed})"]
+           f"({result.samples:,} Monte Carlo draws, seed {result.seed})" if result.samples else
+           "  no Monte Carlo draws (--samples 0): no interval"]
     if result.rescaled:
         out.append(f"  {result.rescaled:.2%} of the drawn out-probability sets of a page summed past 1 "
                    f"and were scaled down to 1")

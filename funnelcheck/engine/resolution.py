@@ -1,0 +1,133 @@
+"""Resolution for a whole run: which slot supplies each transition in each segment, and the
+keys each slot draws and is reported under (docs/statistics.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from funnelcheck.engine.mix import Segment
+from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape
+from funnelcheck.engine.overrides import OVERRIDE, OverrideSlot
+from funnelcheck.engine.statespace import OTHER, ContextClass, StateGraph
+from funnelcheck.findings import FunnelcheckError, UsageError
+from funnelcheck.model import Graph
+from funnelcheck.reference import Reference, format_reference
+from funnelcheck.resolve import INLINE, Resolver, Slot
+
+
+@dataclass
+class ResolutionTable:
+    """slot[t, s]: the index (into `slots`) of the winner for transition t in segment s."""
+
+    slots: list[Slot]
+    index: np.ndarray  # (transitions, segments) int; -1 where nothing resolves
+
+    @classmethod
+    def build(cls, resolver: Resolver, sg: StateGraph, classes: dict[str, list[ContextClass]],
+              segs: list[Segment]) -> "ResolutionTable":
+        """Resolve each distinct (edge, visited projection) once per combination of the context
+        classes its edge's parameters look at, then spread the winners over the segments."""
+        keys = list(classes)
+        codes = np.array([[classes[k].index(c) for k, c in zip(keys, s.classes)] for s in segs],
+                         dtype=np.intp).reshape(len(segs), len(keys))
+        slot_ids: dict[int, int] = {}  # id() of the resolver's own Slot objects -> index
+        slots: list[Slot] = []
+        rows: dict[tuple, np.ndarray] = {}
+        index = np.empty((len(sg.transitions), len(segs)), dtype=np.int32)
+
+        def slot_index(slot: Slot | None) -> int:
+            if slot is None:
+                return -1
+            if id(slot) not in slot_ids:
+                slot_ids[id(slot)] = len(slots)
+                slots.append(slot)
+            return slot_ids[id(slot)]
+
+        for t, tr in enumerate(sg.transitions):
+            edge = tr.edge.id
+            visited = sg.states[tr.source].query_visited()
+            memo = (edge, visited & resolver.used_nodes.get(edge, frozenset()))
+            row = rows.get(memo)
+            if row is None:
+                used = resolver.used_keys.get(edge, set())
+                axes = [i for i, k in enumerate(keys) if k in used]
+                dims = [len(classes[keys[i]]) for i in axes]
+                winners = np.array([
+                    slot_index(resolver.winner(edge, visited, {keys[i]: classes[keys[i]][c].value
+                                                               for i, c in zip(axes, combo)}))
+                    for combo in product(*(range(d) for d in dims))], dtype=np.int32)
+                flat = np.ravel_multi_index(tuple(codes[:, axes].T), dims) if axes else np.zeros(len(segs), np.intp)
+                row = rows[memo] = winners[flat]
+            index[t] = row
+        return cls(slots, index)
+
+    def check_complete(self, graph: Graph, sg: StateGraph, segs: list[Segment]) -> None:
+        """Refuse a transition that resolves to nothing in some segment (an edge with no base)."""
+        missing = np.argwhere(self.index < 0)
+        if len(missing):
+            t, s = missing[0]
+            tr = sg.transitions[t]
+            raise FunnelcheckError(
+                f"edge '{tr.edge.id}' ({tr.edge.source} → {tr.edge.target}) of graph '{graph.id}' has no base "
+                f"and no parameter matches {query_text(sg.states[tr.source].query_visited(), segs[s])}: "
+                f"run funnelcheck validate")
+
+    def means(self) -> np.ndarray:
+        """Each slot's mean, in slot order."""
+        return np.array([s.estimate.mean for s in self.slots], dtype=float)
+
+
+def query_text(visited: frozenset[str], seg: Segment) -> str:
+    parts = [f"visited {{{', '.join(sorted(visited))}}}"]
+    members = seg.members
+    parts += [f"{k} in {{{', '.join(members[k])}}}" if v == OTHER else f"{k}={v}" for k, v in seg.context.items()]
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class SlotKeys:
+    stream: str  # what seeds the slot's random stream: its edge and canonical filters
+    used: str  # its name in `parameters_used`
+
+
+def slot_key(slot: Slot) -> str:
+    """A slot's stream key: the canonical reference of its edge and filters, without the field
+    (`e.signup.visited(pricing).context(channel='google')`). Not the file's id, so a renamed
+    parameter, an inline base moved into a file and an override of it all keep their draws."""
+    ref = format_reference(Reference.make(slot.edge, slot.visited_filter, dict(slot.context_filter)))
+    return ref[: -len(".p.mean")]
+
+
+def slot_keys(slot: Slot, graph: Graph, applied: list[OverrideSlot]) -> SlotKeys:
+    """Stream key (`slot_key`) and report name: the parameter id; `inline:<edge>` for an inline
+    base; an override is reported under the name of what it replaced, else `override:<slot>`."""
+    if slot.kind == OVERRIDE:
+        replaced = next((a.replaces for a in applied if a.slot == slot), None)
+        if replaced is not None:
+            return SlotKeys(slot_key(slot), slot_keys(replaced, graph, applied).used)
+        return SlotKeys(slot_key(slot), "override:" + slot_key(slot))
+    if slot.kind == INLINE:
+        return SlotKeys(slot_key(slot), f"inline:{slot.edge}")
+    return SlotKeys(slot_key(slot), slot.id)
+
+
+def check_overrides_used(applied: list[OverrideSlot], table: ResolutionTable) -> None:
+    if not applied:
+        return
+    used = {table.slots[i] for i in np.unique(table.index)}
+    for a in applied:
+        if a.slot not in used:
+            raise UsageError(
+                f"--set {a.overrides[0]}: the graph never uses this reference in the selected mix "
+                f"(a more specific parameter wins wherever its filters hold, or they never hold)")
+
+
+def check_feasible(slots: list[Slot], keys: list[SlotKeys]) -> None:
+    for s, key in zip(slots, keys):
+        try:
+            beta_shape(s.estimate)
+        except InfeasibleEstimate as exc:
+            where = f"{s.file}: " if s.file else ""
+            raise FunnelcheckError(f"{where}{key.used}: {exc}: run funnelcheck validate") from None
