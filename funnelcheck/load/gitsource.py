@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -46,6 +47,15 @@ def missing(label: str, commit: pygit2.Oid | str, oid=None) -> MissingObject:
     """The one message for an unreadable revision: which revision, which object, and `git fetch`."""
     what = f"object {str(oid)[:10]} is missing" if oid is not None else "an object is missing"
     return MissingObject(f"cannot read revision '{label}' (commit {str(commit)[:10]}): {what}; {MISSING_HINT}")
+
+
+@contextmanager
+def reading(label: str, commit: pygit2.Oid):
+    """Turn an object missing from the repository, met anywhere in the block, into `missing`."""
+    try:
+        yield
+    except (KeyError, pygit2.GitError) as exc:
+        raise missing(label, commit) from exc
 
 
 class GitTreeSource:
@@ -212,7 +222,7 @@ class Placement:
         if self.config_subpath is None:
             return self.fixed, self.disk_config
         entry = _entry(tree, self.config_subpath)
-        blob = entry.id if entry is not None and entry.filemode != pygit2.GIT_FILEMODE_TREE else None
+        blob = entry.id if isinstance(entry, pygit2.Blob) else None
         hit = self._by_blob.get(blob)
         if hit is None:
             config = read_config(self.config_display, self.repo[blob].data) if blob is not None else NO_CONFIG
@@ -225,6 +235,10 @@ class Placement:
                        else "" if sub == "." else sub, config)
             self._by_blob[blob] = hit
         return hit
+
+    def registry_at(self, tree: pygit2.Tree) -> str | None:
+        """The registry folder in a commit's tree (what `git.history` follows), None when it is outside."""
+        return self.at(tree)[0]
 
     def display(self, subpath: str) -> str:
         """How findings name a registry folder of the repository (relative to the current directory)."""
