@@ -23,9 +23,13 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise UsageError("--samples must be at least 2")
     from funnelcheck.git.diff import diff
+    from funnelcheck.git.sides import SideStore
+    from funnelcheck.load.cache import cache_dir
 
     base, head = load_sides(args)
-    result = diff(base, head, samples=args.samples, seed=args.seed)
+    store = SideStore(cache_dir(project_of(args).base) / "diff-sides")
+    result = diff(base, head, samples=args.samples, seed=args.seed, store=store)
+    store.prune()
     if args.format == "json":
         text = json.dumps(result.to_json(), indent=2) + "\n"
     elif args.format == "md":
