@@ -215,6 +215,11 @@ class Placement:
         self.fixed = None
         if project.registry_given or self.config_subpath is None:
             self.fixed = _relative_to_workdir(repo, project.registry, "registry folder")
+        try:  # the work tree's own registry keeps the name the user sees for it
+            self.work_registry = (_relative_to_workdir(repo, project.registry, "registry folder"),
+                                  display_path(project.registry))
+        except UsageError:
+            self.work_registry = None
         self._by_blob: dict = {}
 
     def at(self, tree: pygit2.Tree) -> tuple[str | None, ConfigFile]:
@@ -242,6 +247,8 @@ class Placement:
 
     def display(self, subpath: str) -> str:
         """How findings name a registry folder of the repository (relative to the current directory)."""
+        if self.work_registry is not None and self.work_registry[0] == subpath:
+            return self.work_registry[1]
         return display_path(self.workdir / subpath) if subpath else display_path(self.workdir)
 
 
