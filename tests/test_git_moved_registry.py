@@ -6,10 +6,12 @@ The repository is built with pygit2; expected values are the closed forms of the
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pygit2
 import pytest
 
+from funnelcheck.findings import FunnelcheckError
 from funnelcheck.git.history import parameter_history
 from funnelcheck.load.gitsource import Placement, load_revision, open_repository
 from funnelcheck.load.registry import find_project
@@ -55,7 +57,7 @@ def test_registry_option_wins_over_the_config_at_every_revision(moved, monkeypat
     repo, ids = moved
     monkeypatch.chdir(repo.repo.workdir)
     project = find_project(registry="models/registry")
-    with pytest.raises(Exception, match="no registry folder models/registry/"):
+    with pytest.raises(FunnelcheckError, match="no registry folder models/registry/"):
         load_revision(project, ids["before"])
 
 
@@ -87,8 +89,6 @@ def test_history_keeps_rows_before_the_move_and_follows_it(moved, cli):
     ]
     assert rows[1]["previous"]["path"] == f"registry/{CHECKOUT}"
     # Independent check: git's own rename following lists the same commits.
-    import subprocess
-
     logged = subprocess.run(["git", "log", "--follow", "--format=%H", "--", f"models/registry/{CHECKOUT}"],
                             cwd=repo.repo.workdir, capture_output=True, text=True, check=True).stdout.split()
     assert logged == [r["commit"] for r in rows]

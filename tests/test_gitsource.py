@@ -80,7 +80,7 @@ def test_the_blob_cache_persists_between_runs(shop, monkeypatch, tmp_path):
     assert not (shop.path / ".funnelcheck").exists()
     calls = []
     monkeypatch.setattr(registry_module, "parse_file", lambda *a: calls.append(a) or (None, []))
-    assert load_revision(find_project(), "HEAD").registry.parameters  # served from the pickle
+    assert load_revision(find_project(), "HEAD").registry.parameters  # served from the cache
     assert calls == []
 
 
