@@ -8,6 +8,7 @@ import pytest
 
 from funnelcheck.load import registry as registry_module
 from funnelcheck.findings import FunnelcheckError, UsageError
+from funnelcheck.load.cache import cache_dir
 from funnelcheck.load.gitsource import GitTreeSource, load_revision, load_tree, open_revision
 from funnelcheck.load.registry import ParseCache, find_project, load
 from funnelcheck.load.sources import WorkTreeSource
@@ -71,13 +72,15 @@ def test_unchanged_blobs_are_parsed_once(shop, monkeypatch):
     assert len(calls) == 6
 
 
-def test_the_blob_cache_persists_between_runs(shop, monkeypatch):
+def test_the_blob_cache_persists_between_runs(shop, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(shop.path)
     load_revision(find_project(), "HEAD")
-    assert (shop.path / ".funnelcheck" / "cache" / "git-parse.pickle").is_file()
+    assert (cache_dir(shop.path) / "git-parse.json").is_file()
+    assert not (shop.path / ".funnelcheck").exists()
     calls = []
     monkeypatch.setattr(registry_module, "parse_file", lambda *a: calls.append(a) or (None, []))
-    assert load_revision(find_project(), "HEAD").registry.parameters  # served from the pickle
+    assert load_revision(find_project(), "HEAD").registry.parameters  # served from the cache
     assert calls == []
 
 

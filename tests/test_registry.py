@@ -53,7 +53,9 @@ def test_parse_cache_is_reused_and_survives_corruption(tmp_path):
     (reg / "contexts.yaml").write_text("contexts: []\n")
     (reg / "parameters" / "a.yaml").write_text("id: a\nedge: e\nvalue: {mean: 0.5, stdev: 0.1}\n")
     cache_file = tmp_path / "cache.pickle"
-    load(WorkTreeSource(reg), cache=ParseCache(cache_file))
+    cold = ParseCache(cache_file)
+    load(WorkTreeSource(reg), cache=cold)
+    cold.save()  # the loader never saves: its caller does
     warm = ParseCache(cache_file)
     assert len(warm.entries) == 2
     load(WorkTreeSource(reg), cache=warm)

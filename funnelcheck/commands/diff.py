@@ -23,9 +23,13 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise UsageError("--samples must be at least 2")
     from funnelcheck.git.diff import diff
+    from funnelcheck.git.sides import SideStore
+    from funnelcheck.load.cache import cache_dir
 
     base, head = load_sides(args)
-    result = diff(base, head, samples=args.samples, seed=args.seed)
+    store = SideStore(cache_dir(project_of(args).base) / "diff-sides")
+    result = diff(base, head, samples=args.samples, seed=args.seed, store=store)
+    store.prune()
     if args.format == "json":
         text = json.dumps(result.to_json(), indent=2) + "\n"
     elif args.format == "md":
@@ -49,22 +53,26 @@ def run(args: argparse.Namespace) -> int:
 def load_sides(args: argparse.Namespace):
     """BASE from Git (a missing registry there is allowed: all is new); HEAD from Git or the work tree."""
     from funnelcheck.git.diff import Side, errors_of
-    from funnelcheck.load.gitsource import blob_cache, load_tree, open_repository, open_revision, registry_exists
+    from funnelcheck.load.gitsource import (Placement, blob_cache, load_tree, open_repository, open_revision,
+                                            registry_exists)
     from funnelcheck.load.registry import load_project
 
     project = project_of(args)
     repo = open_repository(project)
+    placement = Placement(repo, project)
     cache = blob_cache(project)
-    revision = open_revision(project, args.base, repo)
+    revision = open_revision(project, args.base, repo, placement)
     base_loaded = load_tree(revision, cache) if registry_exists(revision) else None
     base = Side(args.base, str(revision.commit.id), base_loaded, errors_of(base_loaded))
     if args.head:
-        revision = open_revision(project, args.head, repo)
+        revision = open_revision(project, args.head, repo, placement)
         if not registry_exists(revision):
             raise FunnelcheckError(f"there is no registry folder {revision.registry_subpath or '.'}/ at revision "
                                    f"'{args.head}' (commit {revision.short})")
         head_loaded, label, commit = load_tree(revision, cache), args.head, str(revision.commit.id)
+        cache.save()
     else:
+        cache.save()
         head_loaded, label, commit = load_project(project), "work tree", None
     return base, Side(label, commit, head_loaded, head_findings(head_loaded))
 

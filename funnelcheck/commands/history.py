@@ -35,16 +35,19 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if not ID.match(args.parameter_id):
         raise UsageError(f"'{args.parameter_id}' is not a parameter id (lower-case letters, digits, '-' and '_')")
-    from funnelcheck.load.gitsource import open_revision
+    from funnelcheck.load.gitsource import Placement, open_repository, open_revision, reading
     from funnelcheck.git.history import history_cache, parameter_history, row_json
 
     project = project_of(args)
-    revision = open_revision(project, args.rev)
+    repo = open_repository(project)
+    placement = Placement(repo, project)
+    revision = open_revision(project, args.rev, repo, placement)
     bar = ProgressBar() if sys.stderr.isatty() else None
     cache = history_cache(project.state_dir)
-    history = parameter_history(revision.repo, revision.commit, revision.registry_subpath, args.parameter_id,
-                                revision.registry_display, args.limit, bar, cache)
-    cache.flush()
+    with reading(args.rev, revision.commit.id):
+        history = parameter_history(repo, revision.commit, placement.registry_at, args.parameter_id,
+                                    args.limit, bar, cache)
+    cache.save()
     if bar:
         bar.close()
     if not history.rows:

@@ -1,7 +1,8 @@
 """What-if diff between two revisions of a registry (docs/cli-git.md): the computation, never the printing.
 
 For each graph: conversion under the default mix at BASE and at HEAD, the delta's mean and
-90% interval and P(head > base). Both sides draw each parameter from the stream seeded by
+90% interval and P(head > base). The runs themselves come from `git.sides` (cached by a hash of
+their inputs, spread over the cores). Both sides draw each parameter from the stream seeded by
 (seed, parameter id), so an unchanged parameter draws the same values at both revisions
 (common random numbers) and the delta's spread comes only from what changed.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from funnelcheck.findings import ERROR, Finding, FunnelcheckError
+from funnelcheck.findings import ERROR, Finding
 from funnelcheck.model import Edge, Graph, Parameter, Registry
 from funnelcheck.load.registry import Loaded
 from funnelcheck.engine.statespace import OTHER
@@ -299,17 +300,7 @@ def edge_deltas(base_graph: Graph | None, head_graph: Graph | None, base, head, 
 # -- the whole diff -------------------------------------------------------------------------------
 
 WhatIf = Callable[..., Any]
-
-
-def _whatif(run: WhatIf, registry: Registry | None, graph_id: str, samples: int, seed: int, where: str,
-            errors: list[str]):
-    if registry is None or graph_id not in registry.graphs:
-        return None
-    try:
-        return run(registry, graph_id, samples=samples, seed=seed)
-    except FunnelcheckError as exc:
-        errors.append(f"cannot compute {graph_id} at {where}: {exc}")
-        return None
+Results = dict  # (graph id, "base" | "head") -> (what-if result or None, error or None): `sides.compute`
 
 
 def inputs(registry: Registry, graph: Graph, by_edge: dict[str, list[Parameter]]) -> tuple:
@@ -321,9 +312,9 @@ def inputs(registry: Registry, graph: Graph, by_edge: dict[str, list[Parameter]]
     return graph, registry.contexts, tuple(p for e in graph.edges for p in by_edge.get(e.id, ()))
 
 
-def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], run: WhatIf,
-               samples: int, seed: int, same_inputs: bool = False) -> GraphDiff:
-    """One graph at both sides; with `same_inputs` it is reported unchanged without running it."""
+def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], results: Results,
+               same_inputs: bool = False) -> GraphDiff:
+    """One graph at both sides from the runs in `results`; with `same_inputs` it is reported unchanged."""
     bg = base.registry.graphs.get(graph_id) if base.registry else None
     hg = head.registry.graphs.get(graph_id) if head.registry else None
     if same_inputs:
@@ -331,8 +322,12 @@ def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], run
     edge_ids = {e.id for g in (bg, hg) if g for e in g.edges}
     mine = [c for c in changes if c.edge in edge_ids]
     errors: list[str] = []
-    rb = _whatif(run, base.registry, graph_id, samples, seed, base.label, errors)
-    rh = _whatif(run, head.registry, graph_id, samples, seed, head.label, errors)
+    rb, rh = None, None
+    for name, side in (("base", base), ("head", head)):
+        result, error = results.get((graph_id, name), (None, None))
+        if error is not None:
+            errors.append(f"cannot compute {graph_id} at {side.label}: {error}")
+        rb, rh = (result, rh) if name == "base" else (rb, result)
     gd = GraphDiff(graph_id, "unchanged", rb.conversion if rb else None, rh.conversion if rh else None,
                    changes=mine, errors=errors)
     if rb is not None and rh is not None:
@@ -354,10 +349,16 @@ def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], run
     return gd
 
 
-def diff(base: Side, head: Side, run: WhatIf | None = None, samples: int = 2000, seed: int = 0) -> Diff:
-    """The what-if diff of every graph at either side (docs/cli-git.md); `run` is the engine's run_whatif."""
-    if run is None:
-        from funnelcheck.engine import run_whatif as run
+def diff(base: Side, head: Side, run: WhatIf | None = None, samples: int = 2000, seed: int = 0,
+         store=None, jobs: int | None = None) -> Diff:
+    """The what-if diff of every graph at either side (docs/cli-git.md).
+
+    Only graphs whose inputs differ are run, each side once: read back from `store` (a
+    `sides.SideStore`) when seen before, else computed over `jobs` processes. `run` replaces the
+    engine's run_whatif (tests, benchmarks), in this process.
+    """
+    from funnelcheck.git.sides import compute
+
     changes = parameter_changes(base.registry, head.registry)
     ids = sorted((set(base.registry.graphs) if base.registry else set()) |
                  (set(head.registry.graphs) if head.registry else set()))
@@ -367,7 +368,11 @@ def diff(base: Side, head: Side, run: WhatIf | None = None, samples: int = 2000,
         same = {gid for gid in set(base.registry.graphs) & set(head.registry.graphs)
                 if inputs(base.registry, base.registry.graphs[gid], old) ==
                 inputs(head.registry, head.registry.graphs[gid], new)}
-    graphs = [graph_diff(gid, base, head, changes, run, samples, seed, gid in same) for gid in ids]
+    registries = {"base": base.registry, "head": head.registry}
+    tasks = [(gid, name) for gid in ids if gid not in same
+             for name, reg in registries.items() if reg is not None and gid in reg.graphs]
+    results = compute(registries, tasks, samples, seed, store, jobs, run)
+    graphs = [graph_diff(gid, base, head, changes, results, gid in same) for gid in ids]
     return Diff(base, head, graphs, changes, samples, seed)
 
 

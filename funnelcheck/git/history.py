@@ -8,10 +8,12 @@ edits that the merge discarded do not show; a merge that matches no parent (a co
 resolved to a new value) gets a row, compared with its first parent.
 
 The parameter is followed by id: its file is `<id>.yaml` anywhere under
-`<registry>/parameters/`. Each commit is first asked for the path seen last (one O(depth)
-tree lookup); only when the file is not there is the parameters tree searched, and that
-search is memoised per tree id, so unchanged folders are never listed twice. A blob is
-parsed only when a row needs its value, and once per blob id.
+`<registry>/parameters/`, where `<registry>` is the folder each commit's own funnelcheck.yaml
+names, so a moved registry is followed as a moved file is (the move commit is a `moved` row).
+A commit whose parameters folder has a tree id seen before costs no lookup below it; a changed
+folder is first asked for the path seen last, and only when the file is not there is it
+searched, memoised per tree id. A blob is parsed only when a row needs its value, and once
+per blob id, wherever it stands.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ ADDED, MODIFIED, MOVED, REMOVED, TRUNCATED = "added", "modified", "moved", "remo
 
 
 class Location(NamedTuple):
-    """Where a parameter's file is in one commit: its path below parameters/ and its blob id."""
+    """Where a parameter's file is in one commit: its repository path and its blob id."""
 
     path: str
     blob: pygit2.Oid
@@ -76,44 +78,69 @@ class History:
 
 
 Progress = Callable[[int, int], None]  # (commits scanned, rows found)
+RegistryAt = Callable[[pygit2.Tree], "str | None"]  # a commit's root tree -> its registry folder (None: none)
 
 
 class _Locator:
-    """Finds the parameter's file in a commit: last known path first, else a memoised tree search."""
+    """Finds the parameter's file in a commit, by the registry that commit's funnelcheck.yaml names.
 
-    def __init__(self, repo: pygit2.Repository, params_subpath: str, names: tuple[str, ...]):
+    Lookups are memoised by tree id: a commit whose registry folder has the tree id of one seen
+    before (its parent, nearly always) costs no path lookup below it; a changed registry is
+    asked for the path seen last, in one lookup, before its parameters are searched.
+    """
+
+    def __init__(self, repo: pygit2.Repository, place: RegistryAt, names: tuple[str, ...]):
         self.repo = repo
-        self.params_subpath = params_subpath
+        self.place = place
         self.names = names
-        self.hint: str | None = None
-        self.by_commit: dict[pygit2.Oid, Location | None] = {}
+        self.hint: str | None = None  # the path below the registry seen last
+        self.by_root: dict[pygit2.Oid, Location | None] = {}
+        self.by_registry: dict[pygit2.Oid, tuple[str, pygit2.Oid] | None] = {}
         self.by_tree: dict[pygit2.Oid, str | None] = {}
 
-    def at(self, commit_id: pygit2.Oid) -> Location | None:
-        hit = self.by_commit.get(commit_id, False)
-        if hit is not False:
-            return hit
-        tree = self.repo.get(commit_id).tree  # `get` skips pygit2's Python-level __getitem__
-        found = None
+    def at(self, commit: pygit2.Commit) -> Location | None:
+        """Where the file is in `commit`; a commit whose root tree was seen before costs one dictionary hit."""
+        tree_id = commit.tree_id
+        found = self.by_root.get(tree_id, False)  # merges and reverts meet the same trees again
+        if found is False:
+            found = self.by_root[tree_id] = self._locate(commit.tree)
+        return found
+
+    def _locate(self, tree: pygit2.Tree) -> Location | None:
+        registry = self.place(tree)
+        if registry is None:
+            return None
+        try:
+            folder = tree[registry] if registry else tree
+        except KeyError:
+            return None
+        if not isinstance(folder, pygit2.Tree):
+            return None
+        inside = self.by_registry.get(folder.id, False)  # the registry is unchanged: no lookup below it
+        if inside is False:
+            inside = self.by_registry[folder.id] = self._find(folder)
+        if inside is None:
+            return None
+        return Location(f"{registry}/{inside[0]}" if registry else inside[0], inside[1])
+
+    def _find(self, folder: pygit2.Tree) -> tuple[str, pygit2.Oid] | None:
+        """(path below the registry, blob id) of the parameter's file: the path seen last first, else a search."""
         if self.hint is not None:
             try:
-                entry = tree[f"{self.params_subpath}/{self.hint}"]
+                entry = folder[self.hint]
                 if not isinstance(entry, pygit2.Tree):
-                    found = Location(self.hint, entry.id)
+                    return self.hint, entry.id
             except KeyError:
                 pass
-        if found is None:
-            try:
-                params = tree[self.params_subpath]
-            except KeyError:
-                params = None
-            if isinstance(params, pygit2.Tree):
-                rel = self._search(params.id)
-                if rel is not None:
-                    found = Location(rel, tree[f"{self.params_subpath}/{rel}"].id)
-                    self.hint = rel
-        self.by_commit[commit_id] = found
-        return found
+        try:
+            params = folder[PARAMETERS]
+        except KeyError:
+            return None
+        rel = self._search(params.id) if isinstance(params, pygit2.Tree) else None
+        if rel is None:
+            return None
+        self.hint = f"{PARAMETERS}/{rel}"
+        return self.hint, folder[self.hint].id
 
     def _search(self, tree_id: pygit2.Oid) -> str | None:
         if tree_id in self.by_tree:
@@ -150,14 +177,10 @@ class _OneBlob:
 class HistoryCache(ParseCache):
     """Parse results of historic parameter blobs, kept across runs: a blob never changes.
 
-    Unlike the work tree's cache it keeps every entry (they are few and small), and it is
-    written once at the end of a walk rather than after each file `registry.load` reads.
+    Unlike the work tree's cache it keeps every entry it holds (they are few and small).
     """
 
     def save(self) -> None:
-        pass
-
-    def flush(self) -> None:
         self.used |= set(self.entries)
         ParseCache.save(self)
 
@@ -168,22 +191,22 @@ def history_cache(state_dir) -> HistoryCache:
 
 
 class _Values:
-    """Parsed values by blob id: each blob is parsed once, through `registry.load`."""
+    """Parsed values by blob id: each blob is parsed once, through `registry.load`, wherever it stands."""
 
-    def __init__(self, repo: pygit2.Repository, registry_display: str, parameter_id: str, cache: ParseCache):
+    def __init__(self, repo: pygit2.Repository, parameter_id: str, cache: ParseCache):
         self.repo = repo
-        self.registry_display = registry_display
         self.parameter_id = parameter_id
         self.cache = cache
         self.values: dict[tuple[str, pygit2.Oid], Value] = {}
 
     def of(self, loc: Location) -> Value:
-        key = (loc.path, loc.blob)
+        name = loc.path.rsplit("/", 1)[-1]  # <id>.yaml or <id>.yml: the folder does not change what it says
+        key = (name, loc.blob)
         if key not in self.values:
             repo, blob = self.repo, loc.blob
-            rel = f"{PARAMETERS}/{loc.path}"
-            sf = SourceFile(rel, f"{self.registry_display}/{rel}", lambda: repo[blob].data, str(blob))
-            loaded = load(_OneBlob(sf, self.registry_display), None, self.cache)
+            rel = f"{PARAMETERS}/{name}"
+            sf = SourceFile(rel, rel, lambda: repo[blob].data, str(blob))
+            loaded = load(_OneBlob(sf, PARAMETERS), None, self.cache)
             param = loaded.registry.parameters.get(self.parameter_id)
             errors = [f for f in loaded.findings if f.severity == ERROR]
             if param is not None and param.estimate is not None:
@@ -210,30 +233,39 @@ def _date(sig: pygit2.Signature) -> str:
     return datetime.datetime.fromtimestamp(sig.time, tz).isoformat()
 
 
-def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry_subpath: str, parameter_id: str,
-                      registry_display: str = "registry", limit: int | None = None,
-                      progress: Progress | None = None, cache: ParseCache | None = None) -> History:
+def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry: str | RegistryAt, parameter_id: str,
+                      limit: int | None = None, progress: Progress | None = None,
+                      cache: ParseCache | None = None) -> History:
     """Every commit reachable from `start` that changed the parameter, newest first (see module doc).
 
+    `registry` is the registry folder in every commit, or a function of a commit's tree that gives
+    it (each commit's own funnelcheck.yaml: `gitsource.Placement.registry_at`).
     `cache` holds parsed blobs (a `HistoryCache` keeps them across runs); by default, this run only.
     """
-    params_subpath = "/".join(p for p in (registry_subpath.strip("/"), PARAMETERS) if p)
-    locator = _Locator(repo, params_subpath, (f"{parameter_id}.yaml", f"{parameter_id}.yml"))
-    values = _Values(repo, registry_display, parameter_id, cache if cache is not None else ParseCache())
+    place = (lambda tree, fixed=registry.strip("/"): fixed) if isinstance(registry, str) else registry
+    locator = _Locator(repo, place, (f"{parameter_id}.yaml", f"{parameter_id}.yml"))
+    values = _Values(repo, parameter_id, cache if cache is not None else ParseCache())
     shallow = _shallow_boundary(repo) if repo.is_shallow else set()
     history = History(parameter_id, str(start.id))
+    # One pass over the commits locates the file in each (children come before parents), so
+    # every commit is read once; the pass below decides the rows from these locations alone.
+    order: list[tuple[pygit2.Oid, list[pygit2.Oid]]] = []
+    where: dict[pygit2.Oid, Location | None] = {}
+    at = locator.at
+    for commit in repo.walk(start.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME):
+        commit_id = commit.id
+        order.append((commit_id, commit.parent_ids))
+        where[commit_id] = at(commit)
+        if progress is not None and len(order) % 4096 == 0:
+            progress(len(order), 0)
     kept = {start.id}
-    walker = repo.walk(start.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-    for commit in walker:
+    for commit_id, parents in order:
         history.commits_scanned += 1
-        if progress is not None and history.commits_scanned % 512 == 0:
-            progress(history.commits_scanned, len(history.rows))
-        if commit.id not in kept:
+        if commit_id not in kept:
             continue
-        kept.discard(commit.id)
-        here = locator.at(commit.id)
-        parents = commit.parent_ids
-        before = [locator.at(p) for p in parents]
+        kept.discard(commit_id)
+        here = where[commit_id]
+        before = [where[p] for p in parents]  # a parent the walk did not reach is missing: KeyError
         same = next((p for p, loc in zip(parents, before) if loc == here), None)
         if same is not None:
             kept.add(same)
@@ -242,9 +274,9 @@ def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry_su
             continue  # a root commit without the parameter
         kept.update(parents)
         first = before[0] if before else None
-        if not parents and str(commit.id) in shallow:
+        if not parents and str(commit_id) in shallow:
             status = TRUNCATED
-            history.truncated_at = str(commit.id)
+            history.truncated_at = str(commit_id)
         elif here is None:
             status = REMOVED
         elif first is None:
@@ -253,15 +285,16 @@ def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry_su
             status = MOVED
         else:
             status = MODIFIED
+        commit = repo.get(commit_id)
         history.rows.append(HistoryRow(
-            commit=str(commit.id),
+            commit=str(commit_id),
             date=_date(commit.author),
             author=commit.author.name,
             email=commit.author.email,
             message=commit.message.split("\n", 1)[0].strip(),
             status=status,
-            path=f"{params_subpath}/{here.path}" if here else None,
-            previous_path=f"{params_subpath}/{first.path}" if first else None,
+            path=here.path if here else None,
+            previous_path=first.path if first else None,
             value=values.of(here) if here else None,
             previous=values.of(first) if first else None,
         ))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from funnelcheck.load import schema
 from funnelcheck.findings import ERROR, Finding, UsageError
@@ -19,13 +20,26 @@ from funnelcheck.yamlload import Doc, deferred_doc, load_yaml
 CONFIG_NAME = "funnelcheck.yaml"
 
 
+class ConfigFile(NamedTuple):
+    """funnelcheck.yaml as read once: the model's Config, its findings, and the registry folder it names."""
+
+    config: Config | None
+    findings: list[Finding]
+    registry: str  # the `registry:` setting, relative to the file ('registry' when absent or not a string)
+
+
+NO_CONFIG = ConfigFile(None, [], "registry")
+
+
 @dataclass
 class Project:
-    """Where things are: the config file (if any), the registry root and the cache folder."""
+    """Where things are: the config file (if any, already read), the registry root and the cache folder."""
 
     registry: Path
     config_path: Path | None
     base: Path  # the folder of funnelcheck.yaml, else the current directory
+    config_file: ConfigFile = NO_CONFIG
+    registry_given: bool = False  # --registry was given: it wins over funnelcheck.yaml at every revision
 
     @property
     def state_dir(self) -> Path:
@@ -33,7 +47,10 @@ class Project:
 
 
 def find_project(registry: str | None = None, config: str | None = None, cwd: Path | None = None) -> Project:
-    """Find the config and the registry: --config, else the nearest funnelcheck.yaml; --registry overrides."""
+    """Find the config and the registry: --config, else the nearest funnelcheck.yaml; --registry overrides.
+
+    The config file is read here, once; every later step (the work tree, any Git revision) uses that reading.
+    """
     cwd = Path(cwd or Path.cwd())
     config_path = None
     if config:
@@ -46,19 +63,9 @@ def find_project(registry: str | None = None, config: str | None = None, cwd: Pa
                 config_path = folder / CONFIG_NAME
                 break
     base = config_path.parent if config_path else cwd
-    if registry:
-        root = Path(registry)
-    else:
-        root = base / _configured_registry(config_path)
-    return Project(root, config_path, base)
-
-
-def _configured_registry(config_path: Path | None) -> str:
-    if config_path is None:
-        return "registry"
-    doc, _ = load_yaml(str(config_path), config_path.read_bytes())
-    value = doc.data.get("registry") if doc and isinstance(doc.data, dict) else None
-    return value if isinstance(value, str) else "registry"
+    config_file = read_config(display_path(config_path), config_path.read_bytes()) if config_path else NO_CONFIG
+    root = Path(registry) if registry else base / config_file.registry
+    return Project(root, config_path, base, config_file, bool(registry))
 
 
 def kind_of(path: str) -> str | None:
@@ -99,7 +106,10 @@ def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[
 
 
 def load(source: Source, config: Config | None = None, cache: ParseCache | None = None) -> Loaded:
-    """Load every registry file of `source` into a Registry; nothing here raises on bad input."""
+    """Load every registry file of `source` into a Registry; nothing here raises on bad input.
+
+    The cache is only read and filled here: saving it is the caller's choice (once, after all loads).
+    """
     cache = cache if cache is not None else ParseCache()
     findings: list[Finding] = []
     # Sorted, so which of two duplicates is kept (and reported) never depends on listing order.
@@ -122,7 +132,6 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
         findings.extend(file_findings)
         if doc is not None and (not file_findings or not any(f.severity == ERROR for f in file_findings)):
             parsed.append((kind, doc))
-    cache.save()
     registry = Registry(root=source.root_display, config=config)
     docs = {}
     contexts_docs = [d for k, d in parsed if k == "contexts"]
@@ -142,15 +151,8 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     return Loaded(registry, findings, docs)
 
 
-def load_config(path: Path | None, cache: ParseCache | None = None) -> tuple[Config | None, list[Finding]]:
-    """Parse and schema-check funnelcheck.yaml."""
-    if path is None:
-        return None, []
-    return parse_config(display_path(path), path.read_bytes(), cache)
-
-
-def parse_config(display: str, raw: bytes, cache: ParseCache | None = None) -> tuple[Config | None, list[Finding]]:
-    """Parse and schema-check the bytes of a funnelcheck.yaml (from disk or a Git blob)."""
+def read_config(display: str, raw: bytes, cache: ParseCache | None = None) -> ConfigFile:
+    """Parse and schema-check the bytes of a funnelcheck.yaml (from disk or a Git blob): the one reader."""
     key = ("config", display, content_key(raw))
     hit = cache.get(key) if cache is not None else None
     if hit is None:
@@ -162,21 +164,32 @@ def parse_config(display: str, raw: bytes, cache: ParseCache | None = None) -> t
             cache.put(key, hit)
     doc, findings = hit
     if doc is None:
-        return None, findings
+        return ConfigFile(None, findings, "registry")
+    setting = doc.data.get("registry") if isinstance(doc.data, dict) else None
     data = doc.data if isinstance(doc.data, dict) and not findings else {}
-    return Config(doc.path, data, Where(doc)), findings
+    return ConfigFile(Config(doc.path, data, Where(doc)), findings, setting if isinstance(setting, str) else "registry")
+
+
+def load_with_config(source: Source, config_file: ConfigFile, cache: ParseCache | None = None) -> Loaded:
+    """Load a registry with its funnelcheck.yaml: the config's findings first, its document among the docs.
+
+    The work tree and every Git revision come through here.
+    """
+    config = config_file.config
+    loaded = load(source, config, cache)
+    loaded.findings[:0] = config_file.findings
+    if config is not None and config.where is not None:
+        loaded.docs[config.path] = config.where.doc
+    return loaded
 
 
 def load_project(project: Project) -> Loaded:
-    """Load the work tree of a project: its config, then its registry (with the disk cache)."""
+    """Load the work tree of a project: its config, then its registry (with the disk cache, saved after)."""
     if not project.registry.is_dir():
         raise UsageError(f"registry folder not found: {display_path(project.registry)}")
     cache = ParseCache(cache_dir(project.base) / "parse.json")
-    config, config_findings = load_config(project.config_path, cache)
-    loaded = load(WorkTreeSource(project.registry), config, cache)
-    loaded.findings[:0] = config_findings
-    if config is not None and config.where is not None:
-        loaded.docs[config.path] = config.where.doc
+    loaded = load_with_config(WorkTreeSource(project.registry), project.config_file, cache)
+    cache.save()
     return loaded
 
 
