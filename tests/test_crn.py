@@ -139,7 +139,9 @@ def test_the_same_registry_on_both_sides_gives_exactly_zero(seed, extra):
     renamed = [{**p, "id": "renamed-" + p["id"]} for p in params[::-1]]
     head = Loaded(registry_of(files_of([g], renamed, contexts, folders={p["id"]: "moved/" for p in renamed})))
     sides = Side("base", None, base), Side("head", None, head)
-    gd = graph_diff("shop", *sides, parameter_changes(base.registry, head.registry), run_whatif, 300, seed)
+    results = {("shop", name): (run_whatif(side.registry, "shop", samples=300, seed=seed), None)
+               for name, side in (("base", sides[0]), ("head", sides[1]))}
+    gd = graph_diff("shop", *sides, parameter_changes(base.registry, head.registry), results)
     assert gd.computed and gd.delta is not None
     assert (gd.delta.point, gd.delta.mean, gd.delta.p05, gd.delta.p95, gd.delta.prob_improvement) == (0, 0, 0, 0, 0)
     assert all(s.delta.mean == 0 and s.delta.p05 == 0 and s.delta.p95 == 0 for s in gd.segments)

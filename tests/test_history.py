@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funnelcheck.commands.history import ProgressBar
 from funnelcheck.git.history import parameter_history
 from gitrepos import GitCli, PyRepo, parameter, shop_registry
 
@@ -167,15 +166,13 @@ def test_progress_is_reported_and_never_printed(story, capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def test_progress_bar_only_after_its_delay(capsys):
-    quiet = ProgressBar(delay=60)
-    quiet(512, 1)
-    quiet.close()
-    assert capsys.readouterr().err == ""
-    bar = ProgressBar(delay=0)
-    bar(1024, 3)
-    bar.close()
-    assert capsys.readouterr().err == "\rhistory: 1024 commits scanned, 3 changes found\r\x1b[K"
+def test_history_reports_its_totals_to_the_progress_display(story):
+    repo, rows = story
+    r = pygit2.Repository(str(repo.path))
+    calls = []
+    history = parameter_history(r, r.head.peel(pygit2.Commit), "registry", "checkout-base",
+                                progress=lambda scanned, found: calls.append((scanned, found)))
+    assert calls[-1] == (history.commits_scanned, len(rows)) and history.commits_scanned > len(rows)
 
 
 def test_empty_repository(tmp_path, cli):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from funnelcheck.commands._common import add_format, project_of
 from funnelcheck.findings import FunnelcheckError, UsageError
+from funnelcheck.render.format import json_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +31,14 @@ def run(args: argparse.Namespace) -> int:
     result = diff(base, head, samples=args.samples, seed=args.seed, store=store)
     store.prune()
     if args.format == "json":
-        text = json.dumps(result.to_json(), indent=2) + "\n"
+        text = json_text(result.to_json())
     elif args.format == "md":
         from funnelcheck.render.markdown import render_diff
 
         text = render_diff(result)
     else:
+        from funnelcheck.render.diff import text as render_text
+
         text = render_text(result)
     if args.output:
         from funnelcheck.atomicfile import write_atomic
@@ -82,46 +84,3 @@ def head_findings(loaded):
     from funnelcheck.validate import validate
 
     return validate(loaded)
-
-
-def _pct(x) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
-
-
-def render_text(d) -> str:
-    """A terminal summary: one block per graph, then the changed parameters and HEAD's findings."""
-    lines = [f"funnel diff {d.base.label} -> {d.head.label} ({d.samples} draws, seed {d.seed})"]
-    if d.base.loaded is None:
-        lines.append("no registry at the base revision: everything is new")
-    for g in d.graphs:
-        if not g.computed:
-            lines.append(f"  {g.id}: unchanged (same graph, contexts and parameters at both revisions)")
-            continue
-        base = g.base.point if g.base else None
-        head = g.head.point if g.head else None
-        line = f"  {g.id}: {_pct(base)} -> {_pct(head)}"
-        if g.delta is not None:
-            dl = g.delta
-            line += (f"  delta {dl.mean * 100:+.2f} pp (90%: {dl.p05 * 100:+.2f} .. {dl.p95 * 100:+.2f})"
-                     f"  P(head > base) = {dl.prob_improvement:.1%}")
-        lines.append(line + ("" if g.status in ("modified", "unchanged") else f"  [{g.status}]"))
-        lines += [f"    ! {e}" for e in g.errors]
-    if d.changes:
-        lines.append("changed parameters:")
-        for c in d.changes:
-            lines.append(f"  {c.id} {c.field}: {_value(c.base)} -> {_value(c.head)} ({c.change})")
-    if d.head.findings:
-        lines.append(f"validation at {d.head.label}:")
-        lines += [f"  {f.path}:{f.line}:{f.column}: {f.severity}[{f.code}]: {f.message}" for f in d.head.findings]
-    if d.base.findings:
-        lines.append(f"errors at {d.base.label}:")
-        lines += [f"  {f.path}:{f.line}:{f.column}: {f.severity}[{f.code}]: {f.message}" for f in d.base.findings]
-    return "\n".join(lines) + "\n"
-
-
-def _value(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return json.dumps(v) if isinstance(v, (dict, list)) else str(v)

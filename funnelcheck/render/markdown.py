@@ -6,60 +6,24 @@ sections are dropped from the end first, long tables lose rows, and a note says 
 """
 from __future__ import annotations
 
-import html
-import re
-
 from funnelcheck import __version__
 from funnelcheck.engine.montecarlo import standard_error
 from funnelcheck.git.diff import Change, Delta, Diff, GraphDiff
 from funnelcheck.findings import ERROR, WARNING, Finding
 from funnelcheck.render import mermaid, segment_label
+from funnelcheck.render.format import md_code as code
+from funnelcheck.render.format import md_escape as escape
+from funnelcheck.render.format import md_html_text as html_text
+from funnelcheck.render.format import md_table as table
+from funnelcheck.render.format import number, pct, pp
 
 MARKER = "<!-- funnelcheck:impact -->"
 LIMIT = 60_000
-ZWJ = "\u200d"  # after '@' it stops GitHub from turning `@name` into a mention
-
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/~^@{}-]*$")  # ids and Git revision names (main~3, HEAD^2)
-
-
-def escape(text) -> str:
-    """Any user-supplied string as inert Markdown: no HTML, no links or emphasis, no @mentions, one line."""
-    s = " ".join(str(text).split())
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = _SPECIAL.sub(r"\\\1", s)
-    return s.replace("@", "@" + ZWJ)
-
-
-def html_text(text) -> str:
-    """A user string inside raw HTML (a `<summary>`), where Markdown escapes would show literally."""
-    return html.escape(" ".join(str(text).split())).replace("@", "@" + ZWJ)
-
-
-def code(text) -> str:
-    """An id in a code span when it is plain (ids are `[a-z0-9_-]`); anything else is escaped text."""
-    s = str(text)
-    return f"`{s}`" if _PLAIN.match(s) else escape(s)
-
-
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.2f}%"
-
-
-def pp(x: float) -> str:
-    return f"{x * 100:+.2f} pp"
 
 
 def value(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, dict):
-        return escape(", ".join(f"{k}={val}" for k, val in v.items()) or "none")
-    if isinstance(v, list):
-        return escape(", ".join(map(str, v)) or "none")
-    return escape(v)
+    """A parameter value in a table cell; strings, filters and lists escaped."""
+    return number(v) if v is None or isinstance(v, float) else escape(number(v))
 
 
 def interval(d: Delta | None) -> str:
@@ -83,21 +47,6 @@ def probability(d: Delta | None, samples: int) -> str:
     se = standard_error(p, samples)
     near = any(abs(p - t) < 3 * se for t in THRESHOLDS)
     return f"{p * 100:.1f}%" + (f" ± {se * 100:.1f}" if near else "")
-
-
-def table(header: list[str], rows: list[list[str]], budget: int | None = None) -> tuple[str, int]:
-    """A GFM table; with a budget, as many rows as fit. Returns (text, rows left out)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    size = sum(len(line) + 1 for line in lines)
-    shown = 0
-    for row in rows:
-        line = "| " + " | ".join(row) + " |"
-        if budget is not None and size + len(line) + 1 > budget:
-            break
-        lines.append(line)
-        size += len(line) + 1
-        shown += 1
-    return "\n".join(lines) + "\n", len(rows) - shown
 
 
 def details(summary: str, body: str) -> str:

@@ -4,23 +4,17 @@ from __future__ import annotations
 from funnelcheck.engine.result import WhatIfResult
 from funnelcheck.render import segment_label
 from funnelcheck.engine.statespace import OTHER
+from funnelcheck.render.format import columns
+from funnelcheck.render.format import pct as _pct
 
 
 def pct(x: float | None, digits: int = 2) -> str:
-    """A share as a percentage; '-' for no value."""
-    return "-" if x is None else f"{100 * x:.{digits}f}%"
-
-
+    """A share as a percentage; '-' for no value (the terminal's dash)."""
+    return _pct(x, digits, none="-")
 
 
 def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
-    """Columns padded to their widest cell; `align` holds '<' or '>' per column."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  " + "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
-
-    return [line(header), *(line(r) for r in rows)]
+    return columns(header, rows, align, indent="  ")
 
 
 def segments_notice(total: int) -> str:
