@@ -78,9 +78,10 @@ def test_pre_commit_config_points_at_funnelcheck_hooks(tmp_path, cli):
 
 def test_workflows_install_this_version(tmp_path, cli):
     assert cli("init", str(tmp_path)).code == 0
-    for name in ("funnel-impact.yml", "funnel-monitor.yml"):
+    # The impact comment needs only the core; the monitor job runs the pipeline: the [all] extra.
+    for name, package in (("funnel-impact.yml", "funnelcheck"), ("funnel-monitor.yml", "funnelcheck[all]")):
         text = (tmp_path / ".github" / "workflows" / name).read_text()
-        assert f'python -m pip install "funnelcheck=={__version__}"' in text and "@VERSION@" not in text
+        assert f'python -m pip install "{package}=={__version__}"' in text and "@VERSION@" not in text
 
 
 def test_the_local_state_folder_is_ignored_by_git(tmp_path, cli):
