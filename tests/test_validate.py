@@ -19,7 +19,7 @@ from funnelcheck.findings import Finding
 from funnelcheck.load.registry import load
 from funnelcheck.render import findings as render
 from funnelcheck.load.sources import DictSource
-from funnelcheck.validate import CODES, validate
+from funnelcheck.checks import CODES, validate
 
 from conftest import EXAMPLE, REPO, write_tree
 

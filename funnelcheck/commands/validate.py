@@ -13,7 +13,7 @@ import sys
 from funnelcheck.commands._common import add_rev, open_registry, print_json
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.render import findings as render
-from funnelcheck.validate import validate
+from funnelcheck.checks import validate
 
 FORMATS = ("text", "json", "github")
 
