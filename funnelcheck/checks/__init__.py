@@ -11,6 +11,7 @@ finding points at the YAML node at fault.
 from __future__ import annotations
 
 from funnelcheck.checks.credentials import check_credentials
+from funnelcheck.checks.draws import check_draw_sums
 from funnelcheck.checks.index import CheckIndex
 from funnelcheck.checks.references import check_config_references, check_named_bases, check_parameter_references
 from funnelcheck.checks.structure import check_bases, check_conflicts, check_graphs, check_shares
@@ -59,12 +60,13 @@ CODES = {
     "shares-sum": "the shares of a context do not sum to 1",
     "shares-missing": "no value of a context has a share: equal shares are used (warning)",
     "outgoing-sum": "a node's resolved outgoing probabilities sum above 1 in some context/visited combination",
+    "outgoing-sum-draws": "a node's Monte Carlo draws of its outgoing probabilities pass 1 in more than 1% of draws (warning)",
     "resolution-tie": "two parameters can match a query with equal rank; the tie-break decides (warning)",
     "inline-credential": "a password, token or key written into a file instead of taken from the environment",
 }
 
 CHECKS = (check_shares, check_parameter_references, check_values, check_conflicts, check_graphs, check_bases,
-          check_named_bases, check_outgoing_sums, check_ties, check_config_references, check_credentials)
+          check_named_bases, check_outgoing_sums, check_draw_sums, check_ties, check_config_references, check_credentials)
 
 
 def validate(loaded: Loaded) -> list[Finding]:
