@@ -509,7 +509,7 @@ def test_every_code_is_documented():
 
 # --- speed and imports ------------------------------------------------------------------------
 
-HEAVY = ("numpy", "scipy", "pygit2", "sqlalchemy", "lark")
+HEAVY = ("numpy", "scipy", "pygit2", "sqlalchemy", "duckdb", "lark")  # dependencies, or the pipeline extra's
 
 
 def test_validate_imports_nothing_heavy(tmp_path):

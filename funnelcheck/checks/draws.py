@@ -1,48 +1,44 @@
-"""Monte Carlo draws past 1: warn where a node's drawn outgoing probabilities often sum above 1.
+"""Draws past 1: warn where a node's drawn outgoing probabilities would often sum above 1.
 
 What-if draws each parameter from a Beta distribution moment-matched to its mean and stdev
 (docs/statistics.md), independently. Means that fit under 1 can still give draws that do not;
 the engine scales those draws down, which biases the interval. For every node and combination
-that can occur (the search of `checks/sums.py`) whose means fit but whose spread reaches past 1
-(mean sum + 4·sd > 1), the share of draws past 1 is estimated from fixed-seed draws of the
-winners, and a share above 1% is a warning. Everything else costs one bound per node.
+that can occur (the search of `checks/sums.py`) whose means fit but whose spread could reach
+past 1, the share of draws past 1 is computed on a grid (`_share`), and a share above 1% is a
+warning. Cheap screens keep everything else at one bound per node.
 """
 from __future__ import annotations
 
 import math
-import random
+from functools import lru_cache
 
 from funnelcheck.checks.index import SUM_TOLERANCE, CheckIndex
 from funnelcheck.checks.sums import Option, combination_text, combinations, edge_estimates, merged, node_searches
 from funnelcheck.findings import WARNING, Finding
 from funnelcheck.model import Edge, Estimate
-from funnelcheck.resolve import Slot
 
-DRAWS = 4000  # the share's standard error at 1% is 0.16 percentage points
 LIMIT = 0.01  # warn when more than this share of draws passes 1
 REACH = 4.0  # only combinations whose mean sum + REACH·sd passes 1 are drawn
 
 
 def check_draw_sums(index: CheckIndex) -> list[Finding]:
     """For every node and combination that can occur, at most 1% of draws of its outgoing probabilities pass 1."""
-    draws = _Draws()
+    tail = _Tail()
     found = []
     for graph in index.graphs:
         def worth(edges: list[Edge]) -> bool:
-            best = [edge_estimates(index, graph, e.id) for e in edges]
-            return _reaches([max((s.mean for s in ests), default=0.0) for ests in best],
-                            [max((s.stdev for s in ests), default=0.0) for ests in best])
+            return _best_reach([edge_estimates(index, graph, e.id) for e in edges])
 
         for search in node_searches(index, graph, worth):
             risky = {}
             for combo, winners in combinations(search, _could_reach):
                 estimates = [w.slot.estimate for w in winners if w is not None]
                 mean = sum(e.mean for e in estimates)
-                if mean > 1 + SUM_TOLERANCE or not _reaches([e.mean for e in estimates], [e.stdev for e in estimates]):
+                if mean > 1 + SUM_TOLERANCE or not _estimates_reach(estimates):
                     continue  # past 1 already on the means (an outgoing-sum error), or too tight to matter
                 if not all(_feasible(e) for e in estimates):
                     continue  # reported by the values checks
-                share = draws.share_past_one([w.slot for w in winners if w is not None])
+                share = tail.share_past_one(estimates)
                 if share > LIMIT:
                     risky[combo] = (share, mean, winners)
             for pattern, members in merged(search, risky):
@@ -59,40 +55,112 @@ def check_draw_sums(index: CheckIndex) -> list[Finding]:
     return found
 
 
-def _reaches(means: list[float], stdevs: list[float]) -> bool:
-    """Mean sum + REACH·sd passes 1 (independent draws: variances add)."""
-    return sum(means) + REACH * math.sqrt(sum(s * s for s in stdevs)) > 1
+def _reaches(means: list[float], stdevs: list[float], proxies: list[float]) -> bool:
+    """Whether draws of a sum with these (or lower) means, stdevs and variance proxies can pass 1 often.
+
+    Two screens, both cheap: mean sum + REACH·sd > 1 (independent draws: variances add), and
+    the sub-Gaussian tail bound P(S − μ ≥ t) ≤ exp(−t² / 2V) above LIMIT, where V adds each
+    Beta's variance proxy, at most 1/(4(α+β+1)) = stdev² / (4·mean·(1−mean)) (Marchal and
+    Arbel, 2017). The second is a proof: where it fails, no combination below can warn.
+    """
+    gap = 1 - sum(means)
+    if gap <= 0:
+        return True
+    return gap < REACH * math.sqrt(sum(s * s for s in stdevs)) and gap * gap < 2 * sum(proxies) * math.log(1 / LIMIT)
+
+
+def _proxy(e: Estimate) -> float:
+    return e.stdev * e.stdev / (4 * e.mean * (1 - e.mean)) if e.stdev > 0 and 0 < e.mean < 1 else 0.0
+
+
+def _estimates_reach(estimates) -> bool:
+    return _reaches([e.mean for e in estimates], [e.stdev for e in estimates], [_proxy(e) for e in estimates])
+
+
+def _best_reach(per_edge) -> bool:
+    """A bound over choices: each edge's highest mean, highest stdev and highest proxy, whichever wins."""
+    return _reaches([max((e.mean for e in ests), default=0.0) for ests in per_edge],
+                    [max((e.stdev for e in ests), default=0.0) for ests in per_edge],
+                    [max((_proxy(e) for e in ests), default=0.0) for ests in per_edge])
 
 
 def _could_reach(options: list[list[Option]]) -> bool:
-    """A bound for a branch: each edge's highest mean and highest stdev, whichever options win."""
-    return _reaches([max((o.mean for o in opts), default=0.0) for opts in options],
-                    [max((o.slot.estimate.stdev for o in opts), default=0.0) for opts in options])
+    return _best_reach([[o.slot.estimate for o in opts] for opts in options])
 
 
 def _feasible(e: Estimate) -> bool:
     return 0 <= e.mean <= 1 and e.stdev >= 0 and (e.stdev == 0 or e.stdev * e.stdev < e.mean * (1 - e.mean))
 
 
-class _Draws:
-    """Fixed-seed Beta draws per slot (edge + filters), made once per run and shared by every combination."""
+class _Tail:
+    """P(Σ X_i > 1) for independent Betas, computed on a grid; memoised by the estimates involved.
+
+    The grid's bins are a fifth of the smallest stdev wide (between 1/4000 and 1/200). Each Beta
+    becomes its masses on the bins within 10 stdevs of its mean (the density at the bin centre,
+    the end bins of [0, 1] by their integrals, as the density may be infinite there), spread
+    evenly over each bin; point masses shift the threshold instead. All but the widest are
+    convolved; the share is Σ_j P(the others in bin j) · P(the widest > 1 − centre of bin j).
+    """
 
     def __init__(self):
-        self._streams: dict[tuple, list[float]] = {}
+        self._shares: dict[tuple, float] = {}
 
-    def of(self, slot: Slot) -> list[float]:
-        key = (slot.edge, slot.context_filter, tuple(sorted(slot.visited_filter)))
-        if key not in self._streams:
-            m, s = slot.estimate.mean, slot.estimate.stdev
-            if s == 0:
-                self._streams[key] = [m] * DRAWS
-            else:
-                kappa = m * (1 - m) / (s * s) - 1  # docs/statistics.md: the Beta with this mean and stdev
-                rng = random.Random(repr(key))  # a str seed is hashed with SHA-512: the same on every run
-                self._streams[key] = [rng.betavariate(m * kappa, (1 - m) * kappa) for _ in range(DRAWS)]
-        return self._streams[key]
+    def share_past_one(self, estimates: list[Estimate]) -> float:
+        key = tuple(sorted((e.mean, e.stdev) for e in estimates))
+        if key not in self._shares:
+            self._shares[key] = _share(estimates)
+        return self._shares[key]
 
-    def share_past_one(self, slots: list[Slot]) -> float:
-        """The share of draws in which these slots' values sum above 1."""
-        totals = map(math.fsum, zip(*(self.of(s) for s in slots)))
-        return sum(1 for t in totals if t > 1) / DRAWS
+
+def _share(estimates: list[Estimate]) -> float:
+    threshold = 1 - math.fsum(e.mean for e in estimates if e.stdev == 0)
+    spread = sorted((e for e in estimates if e.stdev > 0), key=lambda e: e.stdev)
+    if not spread:
+        return 1.0 if threshold < 0 else 0.0
+    n = math.ceil(1 / min(1 / 100, max(1 / 1000, spread[0].stdev / 2)))  # bins on [0, 1]
+    *rest, (first, masses, cumulative) = [_grid(e, n) for e in spread]
+    start, sums = 0, [1.0]
+    for offset, more, _ in rest:
+        start, sums = start + offset, _convolve(sums, more)
+    out = []
+    for j, mass in enumerate(sums):
+        # The widest must pass threshold − (centre of bin j of the others): where is that on its grid?
+        u = threshold * n - (start + j + len(rest) / 2) - first
+        if u < 0:
+            out.append(mass)
+        elif u < len(masses):
+            i = int(u)
+            out.append(mass * (1 - cumulative[i] - (u - i) * masses[i]))
+    return min(1.0, max(0.0, math.fsum(out)))
+
+
+@lru_cache(maxsize=4096)
+def _grid(e: Estimate, n: int) -> tuple[int, list[float], list[float]]:
+    """The first bin, the masses from there, and the mass below each of those bins."""
+    kappa = e.mean * (1 - e.mean) / (e.stdev * e.stdev) - 1  # docs/statistics.md: moment matching
+    a, b = e.mean * kappa, (1 - e.mean) * kappa
+    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    lo = max(0, math.floor((e.mean - 8 * e.stdev) * n))
+    hi = min(n - 1, math.ceil((e.mean + 8 * e.stdev) * n))
+    dens = [math.exp(log_norm + (a - 1) * math.log(t) + (b - 1) * math.log1p(-t))
+            for t in ((i + 0.5) / n for i in range(lo, hi + 1))]
+    h = 1 / n
+    if lo == 0:
+        dens[0] = math.exp(log_norm + a * math.log(h) + (b - 1) * math.log1p(-h / 2)) / (a * h)
+    if hi == n - 1:
+        dens[-1] = math.exp(log_norm + b * math.log(h) + (a - 1) * math.log1p(-h / 2)) / (b * h)
+    total = math.fsum(dens)
+    masses = [d / total for d in dens]
+    below, cumulative = 0.0, []
+    for m in masses:
+        cumulative.append(below)
+        below += m
+    return lo, masses, cumulative
+
+
+def _convolve(u: list[float], v: list[float]) -> list[float]:
+    out = [0.0] * (len(u) + len(v) - 1)
+    for i, a in enumerate(u):
+        for j, b in enumerate(v):
+            out[i + j] += a * b
+    return out

@@ -1,7 +1,8 @@
 """`funnelcheck validate [PATH...]`: every check of docs/validation.md over the whole registry.
 
 Runs on every commit (pre-commit), so it stays light: it imports neither numpy, scipy,
-pygit2 nor SQLAlchemy (pygit2 only with --rev), and jsonschema only when a file changed.
+pygit2, SQLAlchemy nor DuckDB (pygit2 only with --rev), and jsonschema only for a file the fast
+schema check cannot pass (docs/validation.md).
 """
 from __future__ import annotations
 
