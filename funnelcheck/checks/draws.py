@@ -27,7 +27,7 @@ def check_draw_sums(index: CheckIndex) -> list[Finding]:
     found = []
     for graph in index.graphs:
         def worth(edges: list[Edge]) -> bool:
-            return _best_reach([edge_estimates(index, graph, e.id) for e in edges])
+            return _best_reach([[(x.mean, x.stdev) for x in edge_estimates(index, graph, e.id)] for e in edges])
 
         for search in node_searches(index, graph, worth):
             risky = {}
@@ -69,23 +69,27 @@ def _reaches(means: list[float], stdevs: list[float], proxies: list[float]) -> b
     return gap < REACH * math.sqrt(sum(s * s for s in stdevs)) and gap * gap < 2 * sum(proxies) * math.log(1 / LIMIT)
 
 
-def _proxy(e: Estimate) -> float:
-    return e.stdev * e.stdev / (4 * e.mean * (1 - e.mean)) if e.stdev > 0 and 0 < e.mean < 1 else 0.0
+def _proxy(mean: float, stdev: float) -> float:
+    return stdev * stdev / (4 * mean * (1 - mean)) if stdev > 0 and 0 < mean < 1 else 0.0
 
 
 def _estimates_reach(estimates) -> bool:
-    return _reaches([e.mean for e in estimates], [e.stdev for e in estimates], [_proxy(e) for e in estimates])
+    return _reaches([e.mean for e in estimates], [e.stdev for e in estimates],
+                    [_proxy(e.mean, e.stdev) for e in estimates])
 
 
-def _best_reach(per_edge) -> bool:
-    """A bound over choices: each edge's highest mean, highest stdev and highest proxy, whichever wins."""
-    return _reaches([max((e.mean for e in ests), default=0.0) for ests in per_edge],
-                    [max((e.stdev for e in ests), default=0.0) for ests in per_edge],
-                    [max((_proxy(e) for e in ests), default=0.0) for ests in per_edge])
+def _best_reach(per_edge: list[list[tuple[float, float]]]) -> bool:
+    """A bound over choices: each edge's highest mean, stdev and proxy among its (mean, stdev) pairs."""
+    means, stdevs, proxies = [], [], []
+    for pairs in per_edge:
+        means.append(max((m for m, _ in pairs), default=0.0))
+        stdevs.append(max((s for _, s in pairs), default=0.0))
+        proxies.append(max((_proxy(m, s) for m, s in pairs), default=0.0))
+    return _reaches(means, stdevs, proxies)
 
 
 def _could_reach(options: list[list[Option]]) -> bool:
-    return _best_reach([[o.slot.estimate for o in opts] for opts in options])
+    return _best_reach([[(o.mean, o.stdev) for o in opts] for opts in options])
 
 
 def _feasible(e: Estimate) -> bool:

@@ -28,6 +28,7 @@ class Option(NamedTuple):
     mean: float
     context: dict
     visited: frozenset
+    stdev: float = 0.0
 
 
 class NodeSearch(NamedTuple):
@@ -103,7 +104,8 @@ def node_searches(index: CheckIndex, graph: Graph, worth: Callable[[list[Edge]],
         options = []
         for e in edges:
             slots = [s for s in resolver.slots.get(e.id, ()) if all(k in known for k, _ in s.context_filter)]
-            options.append([Option(s, s.estimate.mean, dict(s.context_filter), s.visited_filter) for s in slots])
+            options.append([Option(s, s.estimate.mean, dict(s.context_filter), s.visited_filter, s.estimate.stdev)
+                            for s in slots])
         names = sorted(frozenset().union(*(o.visited for opts in options for o in opts)))
         visited_domain = sorted({v & frozenset(names) for v in visited_sets}, key=sorted)
         keys = [c.id for c in index.registry.contexts if any(c.id in o.context for opts in options for o in opts)]
