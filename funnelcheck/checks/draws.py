@@ -18,7 +18,7 @@ from funnelcheck.findings import WARNING, Finding
 from funnelcheck.model import Edge, Estimate
 
 LIMIT = 0.01  # warn when more than this share of draws passes 1
-REACH = 4.0  # only combinations whose mean sum + REACH·sd passes 1 are drawn
+REACH = 4.0  # only combinations whose mean sum + REACH·sd passes 1 are computed
 
 
 def check_draw_sums(index: CheckIndex) -> list[Finding]:
