@@ -1,4 +1,8 @@
-"""Inline credentials: secrets come only through the environment (`*_env` keys), never written in a file."""
+"""Inline credentials: secrets come only through the environment (`*_env` keys), never written in a file.
+
+funnelcheck.yaml is searched as written (its document), even when it breaks its schema and the
+model keeps none of its data: a secret in a file is a problem whatever else is wrong with it.
+"""
 from __future__ import annotations
 
 import re
