@@ -9,7 +9,7 @@ included), measured in this run side by side with its baseline:
 - one changed: validate again after one parameter file changed (warm cache), as a ratio of
   the cold run. Target <= 0.2.
 - the example registry (`registry/`), cold and warm cache: target < 0.3 s each, and numpy,
-  scipy, pygit2 and SQLAlchemy never imported on that path.
+  scipy, pygit2, SQLAlchemy and DuckDB never imported on that path.
 
 Subprocesses run without PYTHONDONTWRITEBYTECODE (as on a user's machine) after one warm-up
 run, so the interpreter's bytecode cache is in place for both tools.
@@ -34,7 +34,7 @@ from bench.synth import generate
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-HEAVY = ("numpy", "scipy", "pygit2", "sqlalchemy")
+HEAVY = ("numpy", "scipy", "pygit2", "sqlalchemy", "duckdb")
 
 
 def _env() -> dict:
@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
                  f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
         out = subprocess.run([sys.executable, "-c", probe], cwd=example, env=_env(), capture_output=True, text=True)
         heavy = next((line[6:] for line in out.stdout.splitlines() if line.startswith("HEAVY:")), "?")
-        rows.append(("numpy/scipy/pygit2/sqlalchemy imported by validate", heavy or "none", None, "none"))
+        rows.append(("numpy/scipy/pygit2/sqlalchemy/duckdb imported by validate", heavy or "none", None, "none"))
 
     results = _print(rows)
     return 0 if all(r is not False for r in results) else 1

@@ -4,9 +4,10 @@ What it canonicalises: in parameter files, `context_filter` keys and `visited_fi
 sorted; in every registry file, each string scalar that is a reference printed in the
 canonical form of docs/formats.md. Edits are spliced into the original text at the exact spans of the
 nodes that change (PyYAML's composer gives them), so every other byte — comments, alignment
-inside flow mappings, quoting, blank lines — stays as it was; a full ruamel.yaml dump would
-re-space aligned flow mappings. The result is parsed again and must equal the intended data
-before anything is written; files are replaced atomically.
+inside flow mappings, quoting, blank lines — stays as it was. It does not go through
+ruamel.yaml: a round-trip dump would re-space aligned flow mappings (ruamel.yaml is for the
+pipeline's `update --write`, which rewrites values). The result is parsed again and must equal
+the intended data before anything is written; files are replaced atomically.
 """
 from __future__ import annotations
 

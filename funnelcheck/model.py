@@ -42,7 +42,8 @@ class Estimate:
 class ContextValue:
     id: str
     label: str | None
-    share: float | None
+    share: float | None  # None: no share given
+    where: Where | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Parameter:
     observation_source: dict | None = None
     bayesian_update: dict | None = None
     model_fit: dict | None = None
+    visited_as_written: tuple[str, ...] = field(default=(), compare=False, repr=False)  # file order, for positions
 
     @property
     def context(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The reference notation (docs/formats.md): `e.signup.visited(pricing).context(channel='google').p.mean`.
 
 Parsed with the Lark grammar in grammar/reference.lark; a Transformer turns the tree into a
-`Reference` at once, so nothing else ever sees a parse tree. `format` prints the canonical
+`Reference` at once, so nothing else ever sees a parse tree. `format_reference` prints the canonical
 form: visited before context, nodes and keys sorted, values single-quoted, no spaces.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _parser():
 
 def parse_reference(text: str) -> Reference:
     """Parse one reference; raises ReferenceError with the column and what was expected."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
     text = text.strip()
     try:
@@ -75,32 +75,61 @@ def parse_reference(text: str) -> Reference:
         raise ReferenceError(exc.column, f"expected {_expected(text, exc.column, exc.allowed)}", text) from None
     except UnexpectedEOF as exc:
         raise ReferenceError(len(text) + 1, f"expected {_expected(text, len(text) + 1, exc.expected)}", text) from None
-    return _build(tree, text)
+    try:
+        return _transformer()(text).transform(tree)
+    except VisitError as exc:  # Lark wraps what a callback raises
+        raise exc.orig_exc from None
 
 
-def _build(tree, text: str) -> Reference:
-    edge = str(tree.children[0])
-    field = str(tree.children[-1])
-    visited: tuple[str, ...] | None = None
-    context: dict[str, str] | None = None
-    for q in tree.children[1:-1]:
-        column = q.meta.column
-        if q.data == "visited":
-            if visited is not None:
-                raise ReferenceError(column, "visited(...) may be given only once", text)
-            visited = tuple(str(t) for t in q.children[0].children if t.type == "ID")
-        else:
-            if context is not None:
-                raise ReferenceError(column, "context(...) may be given only once", text)
-            context = {}
-            for pair in q.children[0].children:
-                if getattr(pair, "data", None) != "pair":
-                    continue
-                key, _, value = pair.children
+@lru_cache(maxsize=1)
+def _transformer():
+    """The Transformer class (built on first use: Lark is imported only when a reference is parsed)."""
+    from lark import Token, Transformer, v_args
+
+    class ToReference(Transformer):
+        """Tree → Reference, bottom up; a part given twice is an error at its column."""
+
+        def __init__(self, text: str):
+            super().__init__()
+            self.text = text
+
+        @v_args(inline=True)
+        def start(self, edge: Token, *rest) -> Reference:
+            *qualifiers, field = rest
+            parts: dict[str, object] = {}
+            for column, kind, value in qualifiers:  # in the order written, so the first error is reported
+                if kind in parts:
+                    raise ReferenceError(column, f"{kind}(...) may be given only once", self.text)
+                parts[kind] = value if kind == "visited" else self._context(value)
+            return Reference.make(str(edge), parts.get("visited", ()), parts.get("context", {}), str(field))
+
+        @v_args(meta=True, inline=True)
+        def visited(self, meta, nodes: tuple[str, ...]) -> tuple:
+            return meta.column, "visited", nodes
+
+        @v_args(meta=True, inline=True)
+        def context(self, meta, pairs: list[tuple[Token, str]]) -> tuple:
+            return meta.column, "context", pairs
+
+        def node_list(self, items) -> tuple[str, ...]:
+            return tuple(str(t) for t in items if t.type == "ID")
+
+        def pair_list(self, items) -> list[tuple[Token, str]]:
+            return [item for item in items if isinstance(item, tuple)]
+
+        def _context(self, pairs: list[tuple[Token, str]]) -> dict[str, str]:
+            context: dict[str, str] = {}
+            for key, value in pairs:
                 if str(key) in context:
-                    raise ReferenceError(key.column, f"context key '{key}' is given twice", text)
-                context[str(key)] = str(value).strip("'\"")
-    return Reference.make(edge, visited or (), context or {}, field)
+                    raise ReferenceError(key.column, f"context key '{key}' is given twice", self.text)
+                context[str(key)] = value
+            return context
+
+        @v_args(inline=True)
+        def pair(self, key: Token, _sep: Token, value: Token) -> tuple[Token, str]:
+            return key, str(value).strip("'\"")
+
+    return ToReference
 
 
 _TERMINAL_WORDS = {

@@ -147,4 +147,5 @@ def source_nodes(registry: Registry, edge: str) -> set[str]:
 
 
 def resolve(registry: Registry, ref: Reference) -> Resolution:
+    """Resolve one reference against a whole registry (what `funnelcheck resolve` runs)."""
     return Resolver(registry).resolve(ref, source_nodes(registry, ref.edge))

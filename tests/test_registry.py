@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from funnelcheck.load.cache import cache_dir
 from funnelcheck.load.registry import ParseCache, find_project, load, load_project
 from funnelcheck.load.sources import DictSource, WorkTreeSource
 from funnelcheck.yamlload import load_yaml
@@ -64,9 +65,10 @@ def test_parse_cache_is_reused_and_survives_corruption(tmp_path):
     assert ParseCache(cache_file).entries == {}
 
 
-def test_load_project_writes_its_cache_under_the_state_dir(tmp_path, monkeypatch):
+def test_load_project_writes_its_cache_in_the_user_cache_folder(tmp_path, monkeypatch):
     (tmp_path / "registry").mkdir()
     (tmp_path / "registry" / "contexts.yaml").write_text("contexts: []\n")
     monkeypatch.chdir(tmp_path)
     load_project(find_project())
-    assert os.path.isfile(tmp_path / ".funnelcheck" / "cache" / "parse.pickle")
+    assert (cache_dir(tmp_path) / "parse.json").is_file()
+    assert not (tmp_path / ".funnelcheck").exists()  # nothing in the repository

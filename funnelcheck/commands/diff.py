@@ -81,6 +81,6 @@ def load_sides(args: argparse.Namespace):
 
 def head_findings(loaded):
     """Every validation finding at HEAD (the semantic checks too)."""
-    from funnelcheck.validate import validate
+    from funnelcheck.checks import validate
 
     return validate(loaded)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     def report(scanned: int, found: int) -> None:
         progress.show(f"{scanned} commits scanned, {found} changes found")
 
-    cache = history_cache(project.state_dir)
+    cache = history_cache(project.base)
     with reading(args.rev, revision.commit.id):
         history = parameter_history(repo, revision.commit, placement.registry_at, args.parameter_id,
                                     args.limit, report, cache)

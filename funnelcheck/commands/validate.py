@@ -1,7 +1,8 @@
 """`funnelcheck validate [PATH...]`: every check of docs/validation.md over the whole registry.
 
 Runs on every commit (pre-commit), so it stays light: it imports neither numpy, scipy,
-pygit2 nor SQLAlchemy (pygit2 only with --rev), and jsonschema only when a file changed.
+pygit2, SQLAlchemy nor DuckDB (pygit2 only with --rev), and jsonschema only for a file the fast
+schema check cannot pass (docs/validation.md).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 from funnelcheck.commands._common import add_rev, open_registry, print_json
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.render import findings as render
-from funnelcheck.validate import validate
+from funnelcheck.checks import validate
 
 FORMATS = ("text", "json", "github")
 

@@ -57,7 +57,7 @@ def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
     """Validation errors in the files the graph's computation reads: the graph, its edges'
     parameters and contexts.yaml (errors elsewhere do not change this graph's numbers)."""
     try:
-        from funnelcheck.validate import validate
+        from funnelcheck.checks import validate
     except ImportError:  # the validator is optional to the engine
         return []
     registry = loaded.registry

@@ -185,9 +185,9 @@ class HistoryCache(ParseCache):
         ParseCache.save(self)
 
 
-def history_cache(state_dir) -> HistoryCache:
-    """The project's cache of parsed historic blobs, in the user's cache folder (`cache_dir`)."""
-    return HistoryCache(cache_dir(state_dir.parent) / "history-parse.json")
+def history_cache(base) -> HistoryCache:
+    """The cache of parsed historic blobs of the project rooted at `base`, in the user's cache folder (`cache_dir`)."""
+    return HistoryCache(cache_dir(base) / "history-parse.json")
 
 
 class _Values:

@@ -1,7 +1,7 @@
 """Load a registry from a source of (path, bytes) into the model, with findings as values.
 
 Stages: list files → parse each (YAML + JSON Schema + id/stem; cached by content) →
-build the model from the documents that passed. Cross-file checks live in `validate`.
+build the model from the documents that passed. Cross-file checks live in `funnelcheck.checks`.
 """
 from __future__ import annotations
 
@@ -80,13 +80,24 @@ def kind_of(path: str) -> str | None:
     return None
 
 
+class FailedFile(NamedTuple):
+    """A registry file that did not make it (whole) into the model: what it defines is unknown."""
+
+    kind: str  # contexts | parameter | graph
+    path: str  # as findings name it
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.path).stem
+
+
 @dataclass
 class Loaded:
-    """The result of loading: the model, every finding so far, and the parsed documents."""
+    """The result of loading: the model, every finding so far, and the files that failed to load."""
 
     registry: Registry
     findings: list[Finding] = field(default_factory=list)
-    docs: dict[str, Doc] = field(default_factory=dict)  # display path -> document
+    failed: list[FailedFile] = field(default_factory=list)
 
 
 def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[Finding]]:
@@ -115,6 +126,10 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     # Sorted, so which of two duplicates is kept (and reported) never depends on listing order.
     files = sorted(source.files(), key=lambda sf: sf.path)
     findings.extend(source.problems)
+    # A refused file is known only by its finding's path.
+    prefix = source.root_display + "/"
+    failed = [FailedFile(kind, f.path) for f in source.problems if f.severity == ERROR and f.path.startswith(prefix)
+              and (kind := kind_of(f.path[len(prefix):]))]
     parsed: list[tuple[str, Doc]] = []
     for sf in files:
         kind = kind_of(sf.path)
@@ -132,23 +147,27 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
         findings.extend(file_findings)
         if doc is not None and (not file_findings or not any(f.severity == ERROR for f in file_findings)):
             parsed.append((kind, doc))
+        else:
+            failed.append(FailedFile(kind, sf.display))
     registry = Registry(root=source.root_display, config=config)
-    docs = {}
     contexts_docs = [d for k, d in parsed if k == "contexts"]
     if len(contexts_docs) > 1:
         findings.append(contexts_docs[1].finding((), "duplicate-file", "only one contexts file is allowed"))
+        failed += [FailedFile("contexts", d.path) for d in contexts_docs[1:2]]
     for kind, doc in parsed:
-        docs[doc.path] = doc
+        before = len(findings)
         if kind == "contexts" and doc is contexts_docs[0]:
             registry.contexts = _contexts(doc, findings)
         elif kind == "parameter":
             _add_unique(registry.parameters, _parameter(doc), "parameter", findings)
         elif kind == "graph":
             _add_unique(registry.graphs, _graph(doc), "graph", findings)
+        if len(findings) > before:  # a duplicate was dropped
+            failed.append(FailedFile(kind, doc.path))
     if not contexts_docs and not any(f.path.endswith(("contexts.yaml", "contexts.yml")) for f in findings):
         findings.append(Finding(f"{source.root_display}/contexts.yaml", 1, 1, "warning", "no-contexts",
                                 "there is no contexts.yaml: parameters cannot filter on context"))
-    return Loaded(registry, findings, docs)
+    return Loaded(registry, findings, failed)
 
 
 def read_config(display: str, raw: bytes, cache: ParseCache | None = None) -> ConfigFile:
@@ -178,8 +197,6 @@ def load_with_config(source: Source, config_file: ConfigFile, cache: ParseCache 
     config = config_file.config
     loaded = load(source, config, cache)
     loaded.findings[:0] = config_file.findings
-    if config is not None and config.where is not None:
-        loaded.docs[config.path] = config.where.doc
     return loaded
 
 
@@ -223,7 +240,7 @@ def _contexts(doc: Doc, findings: list[Finding]) -> tuple[Context, ...]:
                     "duplicate-id", f"value '{v['id']}' of context '{c['id']}' is defined twice"))
                 continue
             seen_values.add(v["id"])
-            values.append(ContextValue(v["id"], v.get("label"), v.get("share")))
+            values.append(ContextValue(v["id"], v.get("label"), v.get("share"), where.at("values", j)))
         out.append(Context(c["id"], c.get("name"), tuple(values), where))
     return tuple(out)
 
@@ -235,6 +252,7 @@ def _parameter(doc: Doc) -> Parameter:
         edge=d["edge"],
         context_filter=tuple(sorted((d.get("context_filter") or {}).items())),
         visited_filter=frozenset(d.get("visited_filter") or ()),
+        visited_as_written=tuple(d.get("visited_filter") or ()),
         value=_estimate(d.get("value")),
         where=Where(doc),
         description=d.get("description"),

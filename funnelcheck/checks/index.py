@@ -1,0 +1,74 @@
+"""What every check shares: indexes over the loaded registry, built once per run.
+
+The costly ones (a resolver for some edges, the reachable visited sets of a graph) are built
+only when a check asks for them.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Iterable
+
+from funnelcheck.engine.statespace import build_state_graph
+from funnelcheck.load.registry import Loaded
+from funnelcheck.model import Graph, Parameter, Registry
+from funnelcheck.resolve import Resolver
+
+# Sums of probabilities are compared with this slack, so 0.7 + 0.2 + 0.1 never fails on rounding.
+SUM_TOLERANCE = 1e-9
+
+
+class CheckIndex:
+    """The registry, looked up the ways the checks need; which file kinds and ids failed to load."""
+
+    def __init__(self, loaded: Loaded):
+        self.registry = registry = loaded.registry
+        self.by_edge: dict[str, list[Parameter]] = registry.parameters_by_edge()
+        self.graphs = sorted(registry.graphs.values(), key=lambda g: g.id)
+        self.graphs_of_edge: dict[str, list[Graph]] = defaultdict(list)
+        self.nodes_of: dict[str, set[str]] = {}
+        for g in self.graphs:
+            self.nodes_of[g.id] = {n.id for n in g.nodes}
+            for e_id in dict.fromkeys(e.id for e in g.edges):
+                self.graphs_of_edge[e_id].append(g)
+        self.context_values = {c.id: set(c.value_ids()) for c in registry.contexts}
+        # Files that failed to load hide what they define; checks that would only echo that are skipped.
+        self.failed_kinds = {f.kind for f in loaded.failed}
+        self.failed_stems = {f.stem for f in loaded.failed}
+        self._visited_at: dict[str, dict[str, set[frozenset[str]]]] = {}
+
+    def resolver(self, graph: Graph, edge_ids: Iterable[str]) -> Resolver:
+        """A resolver for some edges of one graph, built from just their parameters."""
+        params = {p.id: p for e_id in edge_ids for p in self.by_edge.get(e_id, ())}
+        sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
+        return Resolver(sub, graph)
+
+    def visited_at(self, graph: Graph) -> dict[str, set[frozenset[str]]]:
+        """Node → the visited sets (source included) of its reachable states in the state graph."""
+        if graph.id not in self._visited_at:
+            visited_at: dict[str, set[frozenset[str]]] = defaultdict(set)
+            if graph.entries():
+                # Edges to unknown nodes are reported elsewhere; the walk follows the others.
+                known = self.nodes_of[graph.id]
+                walkable = replace(graph, edges=tuple(e for e in graph.edges if {e.source, e.target} <= known))
+                # Lumped: a state remembers only the visited nodes some edge ahead still looks at.
+                needs = {e.id: frozenset().union(*(p.visited_filter for p in self.by_edge.get(e.id, ())))
+                         for e in graph.edges}
+                for state in build_state_graph(self.registry, walkable, needs=needs).states:
+                    visited_at[state.node].add(state.query_visited())
+            self._visited_at[graph.id] = visited_at
+        return self._visited_at[graph.id]
+
+
+def suggest(name: str, known) -> str:
+    """`; did you mean 'x'?` for a near miss, else nothing."""
+    import difflib  # only when a name is unknown
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def filters_text(context_filter, visited_filter) -> str:
+    """`channel=google, visited pricing`, or `none`."""
+    parts = [f"{k}={v}" for k, v in context_filter] + [f"visited {n}" for n in sorted(visited_filter)]
+    return ", ".join(parts) if parts else "none"
