@@ -107,7 +107,7 @@ def generate(out: Path, parameters: int = 5000, graphs: int = 20, seed: int = 1)
                 inline = rng.random() < 0.25
                 edge_lines += [f"  - id: {e_id}", f"    from: {s}", f"    to: {t}"]
                 if inline:
-                    edge_lines.append(f"    p: {{mean: {base}, stdev: {round(base * 0.1, 4)}}}")
+                    edge_lines.append(f"    p: {{mean: {base}, stdev: {round(base * 0.04, 4)}}}")
                 filters = _filters(primary, *others, visited)
                 if inline:
                     next(filters)  # the inline p is the base
@@ -129,7 +129,7 @@ def generate(out: Path, parameters: int = 5000, graphs: int = 20, seed: int = 1)
             else:
                 mean = base if not visited else base * rng.uniform(0.7, 1.0)
             mean = round(mean, 4)
-            _write_parameter(root, e_id, context, visited, mean, round(mean * rng.uniform(0.05, 0.2), 4))
+            _write_parameter(root, e_id, context, visited, mean, round(mean * rng.uniform(0.02, 0.08), 4))
             written += 1
         if not progressed:
             raise ValueError(f"the graphs have room for only {written} parameters")

@@ -13,7 +13,8 @@ import math
 from functools import lru_cache
 
 from funnelcheck.checks.index import SUM_TOLERANCE, CheckIndex
-from funnelcheck.checks.sums import Option, combination_text, combinations, edge_estimates, merged, node_searches
+from funnelcheck.checks.sums import (Option, combination_text, combinations, edge_estimates, merged, node_searches,
+                                     variance_proxy as _proxy)
 from funnelcheck.findings import WARNING, Finding
 from funnelcheck.model import Edge, Estimate
 
@@ -69,10 +70,6 @@ def _reaches(means: list[float], stdevs: list[float], proxies: list[float]) -> b
     return gap < REACH * math.sqrt(sum(s * s for s in stdevs)) and gap * gap < 2 * sum(proxies) * math.log(1 / LIMIT)
 
 
-def _proxy(mean: float, stdev: float) -> float:
-    return stdev * stdev / (4 * mean * (1 - mean)) if stdev > 0 and 0 < mean < 1 else 0.0
-
-
 def _estimates_reach(estimates) -> bool:
     return _reaches([e.mean for e in estimates], [e.stdev for e in estimates],
                     [_proxy(e.mean, e.stdev) for e in estimates])
@@ -80,16 +77,26 @@ def _estimates_reach(estimates) -> bool:
 
 def _best_reach(per_edge: list[list[tuple[float, float]]]) -> bool:
     """A bound over choices: each edge's highest mean, stdev and proxy among its (mean, stdev) pairs."""
-    means, stdevs, proxies = [], [], []
-    for pairs in per_edge:
-        means.append(max((m for m, _ in pairs), default=0.0))
-        stdevs.append(max((s for _, s in pairs), default=0.0))
-        proxies.append(max((_proxy(m, s) for m, s in pairs), default=0.0))
-    return _reaches(means, stdevs, proxies)
+    return _bound([[(m, s, _proxy(m, s)) for m, s in pairs] for pairs in per_edge])
+
+
+def _bound(per_edge) -> bool:
+    """`_reaches` on each edge's highest mean, stdev and proxy among its (mean, stdev, proxy) triples."""
+    gap, variance, proxies = 1.0, 0.0, 0.0
+    for triples in per_edge:
+        if triples:
+            means, stdevs, edge_proxies = zip(*triples)
+            gap -= max(means)
+            top = max(stdevs)
+            variance += top * top
+            proxies += max(edge_proxies)
+    if gap <= 0:
+        return True
+    return gap < REACH * math.sqrt(variance) and gap * gap < 2 * proxies * math.log(1 / LIMIT)
 
 
 def _could_reach(options: list[list[Option]]) -> bool:
-    return _best_reach([[(o.mean, o.stdev) for o in opts] for opts in options])
+    return _bound([[(o.mean, o.stdev, o.proxy) for o in opts] for opts in options])
 
 
 def _feasible(e: Estimate) -> bool:

@@ -29,6 +29,13 @@ class Option(NamedTuple):
     context: dict
     visited: frozenset
     stdev: float = 0.0
+    proxy: float = 0.0  # the Beta's variance proxy (`variance_proxy`), for the draws check's bound
+
+
+def variance_proxy(mean: float, stdev: float) -> float:
+    """A sub-Gaussian variance proxy of the Beta moment-matched to (mean, stdev): at most
+    1/(4(α+β+1)) = stdev² / (4·mean·(1−mean)) (Marchal and Arbel, 2017); 0 for a point mass."""
+    return stdev * stdev / (4 * mean * (1 - mean)) if stdev > 0 and 0 < mean < 1 else 0.0
 
 
 class NodeSearch(NamedTuple):
@@ -104,8 +111,8 @@ def node_searches(index: CheckIndex, graph: Graph, worth: Callable[[list[Edge]],
         options = []
         for e in edges:
             slots = [s for s in resolver.slots.get(e.id, ()) if all(k in known for k, _ in s.context_filter)]
-            options.append([Option(s, s.estimate.mean, dict(s.context_filter), s.visited_filter, s.estimate.stdev)
-                            for s in slots])
+            options.append([Option(s, s.estimate.mean, dict(s.context_filter), s.visited_filter, s.estimate.stdev,
+                                   variance_proxy(s.estimate.mean, s.estimate.stdev)) for s in slots])
         names = sorted(frozenset().union(*(o.visited for opts in options for o in opts)))
         visited_domain = sorted({v & frozenset(names) for v in visited_sets}, key=sorted)
         keys = [c.id for c in index.registry.contexts if any(c.id in o.context for opts in options for o in opts)]
