@@ -13,6 +13,7 @@ import os
 import sys
 
 from funnelcheck.findings import FunnelcheckError, UsageError
+from funnelcheck.render.format import gh_data
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,11 +101,7 @@ def degrade(body: str, reason: str) -> int:
             fh.write(body if body.endswith("\n") else body + "\n")
     notice = f"could not write to GitHub ({reason}); the body is in this job's step summary instead"
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        print(f"::notice title=funnelcheck github::{_escape_command(notice)}")
+        print(f"::notice title=funnelcheck github::{gh_data(notice)}")
     else:
         print(f"funnelcheck github: notice: {notice}", file=sys.stderr)
     return 0
-
-
-def _escape_command(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

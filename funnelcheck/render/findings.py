@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from funnelcheck.findings import ERROR, WARNING, Finding
+from funnelcheck.model import Registry
+from funnelcheck.render.format import gh_data as _data
+from funnelcheck.render.format import gh_property as _property
 
 
 def text(findings: list[Finding]) -> str:
@@ -25,8 +28,10 @@ def github(findings: list[Finding]) -> str:
     return "".join(lines)
 
 
-def summary(findings: list[Finding], checked: str) -> str:
+def summary(findings: list[Finding], registry: Registry) -> str:
     """`funnelcheck validate: 2 errors, 1 warning (31 parameters, 1 graph, 4 contexts)`."""
+    checked = ", ".join(_count(n, word) for n, word in ((len(registry.parameters), "parameter"),
+                                                        (len(registry.graphs), "graph"), (len(registry.contexts), "context")))
     errors = sum(f.severity == ERROR for f in findings)
     warnings = sum(f.severity == WARNING for f in findings)
     if not errors and not warnings:
@@ -36,13 +41,3 @@ def summary(findings: list[Finding], checked: str) -> str:
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
-
-
-# GitHub's workflow-command escaping (actions/toolkit, command.ts): data escapes %, CR, LF;
-# properties also escape ':' and ','.
-def _data(value) -> str:
-    return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _property(value) -> str:
-    return _data(value).replace(":", "%3A").replace(",", "%2C")
