@@ -379,7 +379,8 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     outcomes = {n.id: float(pop_visits[node_pos[n.id]]) for n in graph.nodes if n.outcome is not None}
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
-                      Summary(float(seg_point[j]), *stats))
+                      Summary(float(seg_point[j]), *stats),
+                      dict(zip(node_pos, visits[:, j].tolist())), dict(zip(edge_pos, flow[:, j].tolist())))
         for j, (s, stats) in enumerate(zip(segs, summarize_rows(seg_draws)))]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
