@@ -1,0 +1,58 @@
+"""`funnelcheck dashboard --output DIR`: the what-if, model-fit and history page as one offline index.html."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from funnelcheck.atomicfile import write_atomic
+from funnelcheck.commands._common import open_registry, project_of, require_clean
+from funnelcheck.findings import UsageError
+
+MAX_SAMPLES = 1_000_000
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options `dashboard` and `serve` share."""
+    parser.add_argument("--database", metavar="URL",
+                        help="persistence database with the monitor runs (default: database: of funnelcheck.yaml, "
+                             "else sqlite:///.funnelcheck/funnelcheck.db)")
+    parser.add_argument("--samples", type=int, default=2000, help="Monte Carlo draws per graph (default: 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--history-limit", type=int, default=50, metavar="N",
+                        help="newest changes per parameter in the history section (default: 50)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--output DIR and the shared options."""
+    parser.add_argument("--output", "-o", metavar="DIR", default="dashboard",
+                        help="folder to write index.html into (default: ./dashboard)")
+    add_common(parser)
+
+
+def build(args: argparse.Namespace):
+    """Load the registry and assemble the dashboard (shared with `serve`)."""
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples must be between 1 and {MAX_SAMPLES:,}, not {args.samples}")
+    if args.history_limit < 1:
+        raise UsageError(f"--history-limit must be at least 1, not {args.history_limit}")
+    from funnelcheck.web.dashboard import assemble, database_url
+
+    project = project_of(args)
+    loaded = open_registry(args)
+    require_clean(loaded)
+    database = database_url(project, loaded.registry, args.database)
+    return loaded, assemble(project, loaded.registry, database, args.samples, args.seed, args.history_limit)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write DIR/index.html and print its path."""
+    from funnelcheck.web.page import render_page
+
+    _, dashboard = build(args)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "index.html"
+    write_atomic(target, render_page(dashboard).encode("utf-8"))
+    print(target)
+    return 0

@@ -1,0 +1,273 @@
+"""Assemble what the dashboard shows (docs/dashboard.md): a typed `Dashboard`, computed, never rendered here.
+
+Per graph a `GraphPanel` holds the engine's segments under the default mix — each with its
+weight-free figures (conversion, node visits, edge flows at the means, and its Monte Carlo
+draws) — so the page can re-weight them for any ticked selection exactly as
+`whatif --select` does. The Red/Amber/Green `Board` comes from the latest monitor run in the
+persistence database, the `ParameterHistory` list from Git.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from funnelcheck.engine.mix import Mix
+from funnelcheck.engine.overrides import Override
+from funnelcheck.engine.result import WhatIfResult
+from funnelcheck.engine.run import run_whatif
+from funnelcheck.findings import UsageError
+from funnelcheck.load.registry import Project
+from funnelcheck.model import Graph, Registry
+from funnelcheck.reference import Reference, format_reference
+from funnelcheck.web.layout import back_edges, layout
+
+DEFAULT_DATABASE = "sqlite:///.funnelcheck/funnelcheck.db"
+STATUSES = ("red", "amber", "insufficient", "error", "green")  # worst first: an edge shows its worst
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    """One fieldset of checkboxes: a context's values with their default shares."""
+
+    id: str
+    name: str
+    values: tuple[tuple[str, str, float], ...]  # (value id, label, default share)
+    used: bool  # some parameter of the graph depends on it
+
+
+@dataclass(frozen=True)
+class OverrideInput:
+    """A `p.mean` the page may override in `serve`: the reference of a parameter in use."""
+
+    reference: str  # canonical, ending in .p.mean
+    parameter: str  # its id, or inline:<edge>
+    mean: float
+    stdev: float
+
+
+@dataclass
+class GraphPanel:
+    """Everything the what-if panel of one graph needs to re-weight in the browser."""
+
+    id: str
+    name: str
+    description: str
+    contexts: list[ContextChoice]
+    nodes: list[dict]  # {"id", "outcome", "column", "row"}
+    edges: list[dict]  # {"id", "source", "target", "back", "status", "parameters"}
+    result: WhatIfResult  # under the default mix (all values ticked)
+    overrides: list[OverrideInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One parameter of the latest monitor run."""
+
+    param_id: str
+    reference: str
+    expected: float | None
+    observed: float | None
+    n: int | None
+    k: int | None
+    z: float | None
+    status: str
+    message: str
+    window: str
+    z_history: tuple[float | None, ...]  # oldest first, the last 30 runs
+
+
+@dataclass
+class Board:
+    """The Red/Amber/Green board, or why there is none (`note`)."""
+
+    run_date: str | None = None
+    rows: list[BoardRow] = field(default_factory=list)
+    note: str | None = None
+
+    def edge_status(self, registry: Registry) -> dict[str, str]:
+        """Edge id → the worst status among its parameters in this run."""
+        worst: dict[str, str] = {}
+        for row in self.rows:
+            param = registry.parameters.get(row.param_id)
+            if param is None or row.status not in STATUSES:
+                continue
+            have = worst.get(param.edge)
+            if have is None or STATUSES.index(row.status) < STATUSES.index(have):
+                worst[param.edge] = row.status
+        return worst
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    commit: str
+    date: str
+    author: str
+    message: str
+    mean: float | None
+    stdev: float | None
+
+
+@dataclass(frozen=True)
+class ParameterHistory:
+    param_id: str
+    points: tuple[HistoryPoint, ...]  # oldest first
+
+
+@dataclass
+class Dashboard:
+    title: str
+    generated: str  # ISO 8601, UTC
+    graphs: list[GraphPanel]
+    board: Board
+    history: list[ParameterHistory] | None  # None outside a Git repository
+    samples: int
+    seed: int
+    descriptions: dict[str, str] = field(default_factory=dict)  # parameter id -> its description
+
+
+def graph_panel(registry: Registry, graph_id: str, board: Board, overrides: Sequence[Override] = (),
+                samples: int = 2000, seed: int = 0) -> GraphPanel:
+    """Run the engine for one graph under the default mix (every value ticked) and lay it out."""
+    result = run_whatif(registry, graph_id, Mix(), overrides, samples, seed)
+    graph = registry.graphs[graph_id]
+    used_keys = {k for s in result.segments for k in s.context}
+    contexts = [ContextChoice(c.id, c.name or c.id, tuple((v.id, v.label or v.id, share)
+                                                          for v, share in zip(c.values, c.shares().values())),
+                              c.id in used_keys)
+                for c in registry.contexts]
+    return GraphPanel(graph_id, graph.name or graph_id, _description(graph), contexts,
+                      _nodes(graph), _edges(registry, graph, board), result, override_inputs(registry, result))
+
+
+def _description(graph: Graph) -> str:
+    data = graph.where.doc.data
+    text = data.get("description") if isinstance(data, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _nodes(graph: Graph) -> list[dict]:
+    where = layout(graph)
+    return [{"id": n.id, "name": n.name or n.id, "outcome": n.outcome, "entry": bool(n.entry_weight),
+             "column": where[n.id].column, "row": where[n.id].row} for n in graph.nodes]
+
+
+def _edges(registry: Registry, graph: Graph, board: Board) -> list[dict]:
+    back = back_edges(graph)
+    status = board.edge_status(registry)
+    by_edge = registry.parameters_by_edge()
+    return [{"id": e.id, "source": e.source, "target": e.target, "back": e.id in back,
+             "status": status.get(e.id), "parameters": [p.id for p in by_edge.get(e.id, ())]}
+            for e in graph.edges]
+
+
+def override_inputs(registry: Registry, result: WhatIfResult) -> list[OverrideInput]:
+    """The `p.mean` reference of every parameter (or inline base) the run used, sorted by reference."""
+    out = []
+    for used, estimate in result.parameters_used.items():
+        param = registry.parameters.get(used)
+        if param is not None:
+            ref = Reference.make(param.edge, param.visited_filter, param.context)
+        elif used.startswith("inline:"):
+            ref = Reference.make(used[len("inline:"):])
+        else:
+            continue  # an override's own slot: its reference is already offered by what it replaced
+        out.append(OverrideInput(format_reference(ref), used, estimate.mean, estimate.stdev))
+    return sorted(out, key=lambda o: o.reference)
+
+
+def board_from_rows(runs: Sequence, histories: dict[str, Sequence[float | None]]) -> Board:
+    """The board of one monitor run's rows (objects with the monitor_results columns)."""
+    if not runs:
+        return Board(note="The persistence database has no monitor run yet: run funnelcheck monitor.")
+    rows = []
+    for r in runs:
+        window = " – ".join(str(w)[:10] for w in (r.window_start, r.window_end) if w is not None)
+        rows.append(BoardRow(r.param_id, r.reference or "", _num(r.expected), _num(r.rate),
+                             None if r.n is None else int(r.n), None if r.k is None else int(r.k), _num(r.z),
+                             str(r.status), r.message or "", window,
+                             tuple(_num(z) for z in histories.get(r.param_id, ()))))
+    rows.sort(key=lambda b: (STATUSES.index(b.status) if b.status in STATUSES else len(STATUSES), b.param_id))
+    return Board(str(runs[0].run_date)[:10], rows)
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def history_points(rows: Sequence) -> tuple[HistoryPoint, ...]:
+    """`git.history` rows (newest first) as chart points, oldest first."""
+    out = []
+    for r in reversed(rows):
+        est = r.value.estimate if r.value else None
+        out.append(HistoryPoint(r.commit, r.date, r.author, r.message, est.mean if est else None,
+                                est.stdev if est else None))
+    return tuple(out)
+
+
+def now_utc() -> str:
+    """The generation time shown on the page."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def assemble(project: Project, registry: Registry, database: str | None, samples: int = 2000, seed: int = 0,
+             history_limit: int = 50) -> Dashboard:
+    """The whole page: every graph's panel, the board of the latest monitor run, and Git history."""
+    board = load_board(database)
+    graphs = [graph_panel(registry, gid, board, samples=samples, seed=seed) for gid in sorted(registry.graphs)]
+    descriptions = {p.id: p.description for p in registry.parameters.values() if p.description}
+    return Dashboard("funnelcheck dashboard", now_utc(), graphs, board,
+                     load_history(project, registry, history_limit), samples, seed, descriptions)
+
+
+def database_url(project: Project, registry: Registry, given: str | None) -> str:
+    """`--database`, else `database:` of funnelcheck.yaml, else the default; a relative SQLite path
+    from the config is relative to the config's folder."""
+    if given:
+        return given
+    url = (registry.config.get("database") if registry.config else None) or DEFAULT_DATABASE
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        url = prefix + str(project.base / url[len(prefix):])
+    return url
+
+
+def load_board(database: str | None) -> Board:
+    """The board of the latest monitor run, or a note saying why there is none (never an error)."""
+    if database is None:
+        return Board(note="No persistence database is configured (database: in funnelcheck.yaml).")
+    try:
+        from funnelcheck.pipeline.store import open_store
+    except ImportError:
+        return Board(note="The monitor board needs the data pipeline: pip install 'funnelcheck[pipeline]'.")
+    if database.startswith("sqlite:///") and not Path(database[len("sqlite:///"):]).is_file():
+        return Board(note="There is no persistence database yet: run funnelcheck monitor.")
+    store = open_store(database)
+    rows = list(store.latest_run())
+    histories = {r.param_id: [h.z for h in store.z_history(r.param_id, limit=30)] for r in rows}
+    return board_from_rows(rows, histories)
+
+
+def load_history(project: Project, registry: Registry, limit: int) -> list[ParameterHistory] | None:
+    """Each parameter's committed values, oldest first; None outside a Git repository (or before a commit)."""
+    from funnelcheck.git.history import history_cache, parameter_history
+    from funnelcheck.load.gitsource import open_revision
+
+    try:
+        revision = open_revision(project, "HEAD")
+    except UsageError:
+        return None
+    cache = history_cache(project.state_dir)
+    out = []
+    for pid in sorted(registry.parameters):
+        found = parameter_history(revision.repo, revision.commit, revision.registry_subpath, pid,
+                                  revision.registry_display, limit, cache=cache)
+        out.append(ParameterHistory(pid, history_points(found.rows)))
+    cache.flush()
+    return out
