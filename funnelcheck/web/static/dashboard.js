@@ -23,6 +23,7 @@
   const h = (tag, attrs, ...children) => make(null, tag, attrs, children);
   const s = (tag, attrs, ...children) => make(SVG, tag, attrs, children);
 
+  const clip = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
   const pct = (x, digits = 2) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%");
   const num = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 
@@ -162,8 +163,8 @@
     const pos = new Map(panel.nodes.map((n) => [n.id, { x: 12 + n.column * COL_W, y: TOP + n.row * ROW_H }]));
     const cols = Math.max(...panel.nodes.map((n) => n.column)) + 1;
     const rows = Math.max(...panel.nodes.map((n) => n.row)) + 1;
-    const width = 24 + (cols - 1) * COL_W + NODE_W, height = TOP + rows * ROW_H + 40;
-    const root = s("svg", { class: "diagram", viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img",
+    const width = 24 + (cols - 1) * COL_W + NODE_W, height = TOP + rows * ROW_H + 24;
+    const root = s("svg", { class: "diagram", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
       "aria-label": `funnel diagram of ${panel.name}` });
     const edges = s("g", { class: "edges" }), labels = s("g", { class: "labels" }), nodes = s("g", { class: "nodes" });
     const parts = { edges: [], labels: [], nodes: [], visits: [] };
@@ -182,7 +183,8 @@
       const visits = s("text", { x: p.x + NODE_W / 2, y: p.y + 35, class: "node-visits", "text-anchor": "middle" });
       const group = s("g", { class: `node ${n.outcome ? "outcome-" + n.outcome : ""} ${n.entry ? "entry" : ""}`, "data-node": n.id },
         s("rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6 }),
-        s("text", { x: p.x + NODE_W / 2, y: p.y + 18, class: "node-name", "text-anchor": "middle" }, n.name),
+        s("title", {}, n.name === n.id ? n.id : `${n.name} (${n.id})`),
+        s("text", { x: p.x + NODE_W / 2, y: p.y + 18, class: "node-name", "text-anchor": "middle" }, clip(n.name, 17)),
         visits);
       nodes.appendChild(group);
       parts.nodes.push(group);
@@ -299,6 +301,7 @@
         const answer = await fetch("api/whatif", { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ graph: panel.id, overrides }) });
         const reply = await answer.json();
+        status.classList.toggle("problem", !answer.ok);
         if (!answer.ok) { status.textContent = reply.error || `error ${answer.status}`; return; }
         panel.segments = reply.segments;
         panel.draws = decodeDraws(reply.draws, reply.segments.length, reply.samples);
@@ -306,6 +309,7 @@
         status.textContent = n ? `${n} override${n > 1 ? "s" : ""} applied (as whatif --set)` : "no overrides";
         refresh();
       } catch (err) {
+        status.classList.add("problem");
         status.textContent = `the server did not answer: ${err}`;
       }
     }
