@@ -118,18 +118,17 @@ def test_override_inputs_are_the_references_that_resolve_to_the_parameters_in_us
             assert resolver.resolve(ref, visited).winner.id == o.parameter
 
 
-class Row:
-    def __init__(self, param_id, status, z=1.0, **kw):
-        self.run_date, self.param_id, self.status, self.z = "2026-11-29", param_id, status, z
-        self.reference, self.expected, self.rate, self.n, self.k = f"e.{param_id}.p.mean", 0.3, 0.31, 200, 62
-        self.message, self.window_start, self.window_end = "", "2026-11-22", "2026-11-29"
-        self.__dict__.update(kw)
+def row(param_id, status, z=1.0, **kw):
+    """A monitor_results row as the store returns it."""
+    return {"run_date": "2026-11-29", "param_id": param_id, "status": status, "z": z, "reference": f"e.{param_id}.p.mean",
+            "expected": 0.3, "rate": 0.31, "n": 200, "k": 62, "message": "", "window_start": "2026-11-22",
+            "window_end": "2026-11-29", **kw}
 
 
 def test_board_rows_worst_first_and_edges_show_their_worst_status():
     registry = example_registry()
-    board = board_from_rows([Row("signup-base", "green"), Row("signup-google", "red", z=3.4),
-                             Row("checkout-base", "insufficient", n=12), Row("signup-facebook", "amber")],
+    board = board_from_rows([row("signup-base", "green"), row("signup-google", "red", z=3.4),
+                             row("checkout-base", "insufficient", n=12), row("signup-facebook", "amber")],
                             {"signup-google": [0.5, None, 3.4]})
     assert [r.status for r in board.rows] == ["red", "amber", "insufficient", "green"]
     assert board.rows[0].z_history == (0.5, None, 3.4)

@@ -353,3 +353,73 @@ def test_an_override_in_serve_equals_whatif_set(browser):
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+# --- the board from a real persistence database, and history from a real Git repository ------------
+
+def monitor_rows(run_date, statuses: dict[str, tuple[str, float]]) -> list[dict]:
+    import datetime as dt
+
+    day = dt.date.fromisoformat(run_date)
+    stamp = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    return [{"run_date": day, "param_id": pid, "reference": f"e.{pid}.p.mean", "n": 500, "k": 150, "rate": 0.3,
+             "expected": 0.25, "stdev": 0.02, "alpha": 1.0, "beta": 3.0, "z": z, "status": status,
+             "message": HOSTILE if pid == "start-base" else "", "method": "wald", "window_start": stamp - dt.timedelta(days=7),
+             "window_end": stamp, "revision": None, "run_at": stamp}
+            for pid, (status, z) in statuses.items()]
+
+
+def test_board_and_history_from_a_database_and_git(browser, tmp_path):
+    from funnelcheck.pipeline.store import monitor_results, open_store
+    from tests.gitrepos import GitCli
+
+    repo = GitCli(tmp_path / "repo")
+    files = {k: textwrap.dedent(v).lstrip() for k, v in SMALL.items()}
+    files.update(small_parameter("to-pricing-base", "to-pricing", 0.4, 0.06))
+    files.update(small_parameter("start-base", "start", 0.3, 0.05))
+    first = repo.commit("first model", files)
+    second = repo.commit("start rate from Q3 data", small_parameter("start-base", "start", 0.34, 0.05), author="Grace Hopper")
+    store = open_store(f"sqlite:///{tmp_path}/fc.db")
+    history = {"start-base": [], "to-pricing-base": []}
+    with store.engine.begin() as conn:
+        for day, z in (("2026-11-27", 1.1), ("2026-11-28", 2.5), ("2026-11-29", 3.6)):
+            conn.execute(monitor_results.insert(), monitor_rows(day, {"start-base": ("red" if z > 3 else "amber" if z > 2 else "green", z),
+                                                                      "to-pricing-base": ("green", -0.4)}))
+            history["start-base"].append(z)
+    store.close()
+    registry_dir = repo.path / "registry"
+    page = write_dashboard(registry_dir, tmp_path / "out", samples=100, database=f"sqlite:///{tmp_path}/fc.db")
+    tab = Tab(browser, page.as_uri())
+    try:
+        rows = tab.page.locator("#board tr[data-param]")
+        assert rows.count() == 2
+        assert tab.page.locator("tr[data-param=start-base][data-status=red]").count() == 1
+        assert tab.page.locator("tr[data-param=to-pricing-base][data-status=green]").count() == 1
+        assert tab.page.locator("tr[data-param=start-base] .spark polyline").get_attribute("points").count(",") == 3
+        # The edge is marked with its parameters' worst status.
+        assert "status-red" in tab.page.locator("[data-edge=start]").get_attribute("class")
+        assert "status-green" in tab.page.locator("[data-edge=to-pricing]").get_attribute("class")
+        # A database string is text: its title attribute holds the hostile message verbatim.
+        assert tab.page.locator("tr[data-param=start-base] .chip").get_attribute("title") == HOSTILE
+        # Filter by status, then sort by σ both ways.
+        tab.page.locator("input[data-status-filter=green]").set_checked(False)
+        assert tab.page.locator("#board tr[data-param]").count() == 1
+        tab.page.locator("input[data-status-filter=green]").set_checked(True)
+        tab.page.locator("button[data-sort='σ']").click()
+        assert [r.get_attribute("data-param") for r in rows.all()] == ["to-pricing-base", "start-base"]
+        tab.page.locator("button[data-sort='σ']").click()
+        assert [r.get_attribute("data-param") for r in rows.all()] == ["start-base", "to-pricing-base"]
+        screenshot(tab, "#board", "board-from-database")
+        # History: the changed parameter has a chart, each commit a point with its details on hover.
+        dots = tab.page.locator("figure[data-history=start-base] circle")
+        assert [d.get_attribute("data-commit") for d in dots.all()] == [first, second]
+        dots.nth(1).hover()
+        tip = tab.page.locator(".tooltip")
+        assert tip.is_visible()
+        text = tip.inner_text()
+        assert second[:10] in text and "Grace Hopper" in text and "start rate from Q3 data" in text and "0.3400" in text
+        assert tab.page.locator("#history tr[data-history=to-pricing-base]").count() == 1
+        screenshot(tab, "#history", "history-from-git")
+        assert tab.errors == [] and tab.console == []
+    finally:
+        tab.close()

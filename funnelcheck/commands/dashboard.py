@@ -36,13 +36,12 @@ def build(args: argparse.Namespace):
         raise UsageError(f"--samples must be between 1 and {MAX_SAMPLES:,}, not {args.samples}")
     if args.history_limit < 1:
         raise UsageError(f"--history-limit must be at least 1, not {args.history_limit}")
-    from funnelcheck.web.dashboard import assemble, database_url
+    from funnelcheck.web.dashboard import assemble
 
     project = project_of(args)
     loaded = open_registry(args)
     require_clean(loaded)
-    database = database_url(project, loaded.registry, args.database)
-    return loaded, assemble(project, loaded.registry, database, args.samples, args.seed, args.history_limit)
+    return loaded, assemble(project, loaded.registry, args.database, args.samples, args.seed, args.history_limit)
 
 
 def run(args: argparse.Namespace) -> int:

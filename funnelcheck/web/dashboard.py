@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +25,6 @@ from funnelcheck.model import Graph, Registry
 from funnelcheck.reference import Reference, format_reference
 from funnelcheck.web.layout import back_edges, layout
 
-DEFAULT_DATABASE = "sqlite:///.funnelcheck/funnelcheck.db"
 STATUSES = ("red", "amber", "insufficient", "error", "green")  # worst first: an edge shows its worst
 
 
@@ -179,19 +178,23 @@ def override_inputs(registry: Registry, result: WhatIfResult) -> list[OverrideIn
     return sorted(out, key=lambda o: o.reference)
 
 
-def board_from_rows(runs: Sequence, histories: dict[str, Sequence[float | None]]) -> Board:
-    """The board of one monitor run's rows (objects with the monitor_results columns)."""
-    if not runs:
-        return Board(note="The persistence database has no monitor run yet: run funnelcheck monitor.")
-    rows = []
-    for r in runs:
-        window = " – ".join(str(w)[:10] for w in (r.window_start, r.window_end) if w is not None)
-        rows.append(BoardRow(r.param_id, r.reference or "", _num(r.expected), _num(r.rate),
-                             None if r.n is None else int(r.n), None if r.k is None else int(r.k), _num(r.z),
-                             str(r.status), r.message or "", window,
-                             tuple(_num(z) for z in histories.get(r.param_id, ()))))
-    rows.sort(key=lambda b: (STATUSES.index(b.status) if b.status in STATUSES else len(STATUSES), b.param_id))
-    return Board(str(runs[0].run_date)[:10], rows)
+def board_from_rows(rows: Sequence[Mapping], histories: Mapping[str, Sequence[float | None]]) -> Board:
+    """The board of one monitor run's rows (mappings with the monitor_results columns), worst first."""
+    if not rows:
+        return Board(note="No monitor run yet: the persistence database has no results (run funnelcheck monitor).")
+    out = []
+    for r in rows:
+        window = " – ".join(str(w)[:10] for w in (r.get("window_start"), r.get("window_end")) if w is not None)
+        out.append(BoardRow(str(r["param_id"]), r.get("reference") or "", _num(r.get("expected")), _num(r.get("rate")),
+                            _int(r.get("n")), _int(r.get("k")), _num(r.get("z")), str(r["status"]),
+                            r.get("message") or "", window,
+                            tuple(_num(z) for z in histories.get(r["param_id"], ()))))
+    out.sort(key=lambda b: (STATUSES.index(b.status) if b.status in STATUSES else len(STATUSES), b.param_id))
+    return Board(str(rows[0]["run_date"])[:10], out)
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
 
 
 def _num(value) -> float | None:
@@ -216,41 +219,46 @@ def now_utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def assemble(project: Project, registry: Registry, database: str | None, samples: int = 2000, seed: int = 0,
+def assemble(project: Project, registry: Registry, database: str | None = None, samples: int = 2000, seed: int = 0,
              history_limit: int = 50) -> Dashboard:
-    """The whole page: every graph's panel, the board of the latest monitor run, and Git history."""
-    board = load_board(database)
+    """The whole page: every graph's panel, the board of the latest monitor run, and Git history.
+
+    `database` is a URL given by the user (`--database`); without it the project's is used."""
+    board = load_board(registry, project.base, database)
     graphs = [graph_panel(registry, gid, board, samples=samples, seed=seed) for gid in sorted(registry.graphs)]
     descriptions = {p.id: p.description for p in registry.parameters.values() if p.description}
     return Dashboard("funnelcheck dashboard", now_utc(), graphs, board,
                      load_history(project, registry, history_limit), samples, seed, descriptions)
 
 
-def database_url(project: Project, registry: Registry, given: str | None) -> str:
-    """`--database`, else `database:` of funnelcheck.yaml, else the default; a relative SQLite path
-    from the config is relative to the config's folder."""
-    if given:
-        return given
-    url = (registry.config.get("database") if registry.config else None) or DEFAULT_DATABASE
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        url = prefix + str(project.base / url[len(prefix):])
-    return url
+def load_board(registry: Registry, base: Path, given: str | None = None) -> Board:
+    """The board of the latest monitor run, or a note saying why there is none (never an error).
 
-
-def load_board(database: str | None) -> Board:
-    """The board of the latest monitor run, or a note saying why there is none (never an error)."""
-    if database is None:
-        return Board(note="No persistence database is configured (database: in funnelcheck.yaml).")
+    The database is `given` (relative to the current folder), else `database:` of funnelcheck.yaml
+    (relative to its folder), else the default. A database file that does not exist yet is not
+    created: the board says that monitor has not run.
+    """
     try:
-        from funnelcheck.pipeline.store import open_store
+        from funnelcheck.pipeline import PipelineError
+        from funnelcheck.pipeline.connections import resolve_url
+        from funnelcheck.pipeline.store import open_store, store_url
     except ImportError:
         return Board(note="The monitor board needs the data pipeline: pip install 'funnelcheck[pipeline]'.")
-    if database.startswith("sqlite:///") and not Path(database[len("sqlite:///"):]).is_file():
-        return Board(note="There is no persistence database yet: run funnelcheck monitor.")
-    store = open_store(database)
-    rows = list(store.latest_run())
-    histories = {r.param_id: [h.z for h in store.z_history(r.param_id, limit=30)] for r in rows}
+    url = given or store_url(registry.config.data if registry.config else None, base)
+    base = Path.cwd() if given else base
+    try:
+        parsed, _ = resolve_url(url, base)
+        if parsed.get_backend_name() in ("sqlite", "duckdb") and parsed.database not in (None, "", ":memory:") \
+                and not Path(parsed.database).is_file():
+            return Board(note="No monitor run yet: the persistence database does not exist (run funnelcheck monitor).")
+        store = open_store(url, base)
+        try:
+            rows = store.latest_run()
+            histories = {r["param_id"]: [z for _, z in store.z_history(r["param_id"], limit=30)] for r in rows}
+        finally:
+            store.close()
+    except PipelineError as exc:
+        return Board(note=f"The persistence database could not be read: {exc}")
     return board_from_rows(rows, histories)
 
 
