@@ -166,3 +166,27 @@ def test_layout_gives_distinct_places_and_draws_every_non_back_edge_rightwards(g
         sources = [v for v in remaining if not any(e.target == v and e.source in remaining for e in forward)]
         assert sources, "a cycle survived"
         remaining -= set(sources)
+
+
+def test_a_graph_the_engine_refuses_gets_its_error_and_the_others_are_still_drawn(cli, tmp_path):
+    files = shop_registry()
+    files["registry/graphs/broken.yaml"] = """\
+id: broken
+nodes:
+  - {id: a, entry: {weight: 1}}
+  - {id: b, outcome: success}
+  - {id: c, outcome: failure}
+edges:
+  - {id: ab, from: a, to: b, p: {mean: 0.7, stdev: 0.0}}
+  - {id: ac, from: a, to: c, p: {mean: 0.6, stdev: 0.0}}
+"""
+    write_tree(tmp_path, files)
+    result = cli("dashboard", "--output", tmp_path / "out", "--samples", "20", cwd=tmp_path)
+    assert result.code == 1
+    assert "graph 'broken'" in result.err and "sum to 1.3 > 1" in result.err
+    data = embedded((tmp_path / "out" / "index.html").read_text())
+    graphs = {g["id"]: g for g in data["graphs"]}
+    assert "sum to 1.3 > 1" in graphs["broken"]["error"]
+    # The shop graph is whole: conversion 0.5 * 0.4 at the means.
+    assert graphs["shop"]["conversion"]["point"] == pytest.approx(0.2, abs=1e-12)
+    assert oct((tmp_path / "out" / "index.html").stat().st_mode & 0o777) == "0o644"

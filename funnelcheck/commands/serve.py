@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from funnelcheck.commands.dashboard import add_common, build
+from funnelcheck.commands.dashboard import add_common, build, report_failed_graphs
 from funnelcheck.findings import UsageError
 
 
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
     loaded, dashboard = build(args)
+    report_failed_graphs("serve", dashboard)
     try:
         server = make_server(DashboardApp(loaded.registry, dashboard), args.host, args.port)
     except OSError as exc:

@@ -19,13 +19,13 @@ from funnelcheck.engine.mix import Mix
 from funnelcheck.engine.overrides import Override
 from funnelcheck.engine.result import WhatIfResult
 from funnelcheck.engine.run import run_whatif
-from funnelcheck.findings import UsageError
+from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.load.registry import Project
 from funnelcheck.model import Graph, Registry
 from funnelcheck.reference import Reference, format_reference
 from funnelcheck.web.layout import back_edges, layout
 
-STATUSES = ("red", "amber", "insufficient", "error", "green")  # worst first: an edge shows its worst
+STATUSES = ("red", "amber", "error", "insufficient", "green")  # worst first: an edge shows its worst
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ class GraphPanel:
     contexts: list[ContextChoice]
     nodes: list[dict]  # {"id", "outcome", "column", "row"}
     edges: list[dict]  # {"id", "source", "target", "back", "status", "parameters"}
-    result: WhatIfResult  # under the default mix (all values ticked)
+    result: WhatIfResult | None  # under the default mix (all values ticked); None when the engine refused
     overrides: list[OverrideInput] = field(default_factory=list)
+    error: str | None = None  # why this graph cannot be computed (the other graphs still are)
 
 
 @dataclass(frozen=True)
@@ -220,15 +221,22 @@ def now_utc() -> str:
 
 
 def assemble(project: Project, registry: Registry, database: str | None = None, samples: int = 2000, seed: int = 0,
-             history_limit: int = 50) -> Dashboard:
+             history_limit: int = 50, rev: str = "HEAD") -> Dashboard:
     """The whole page: every graph's panel, the board of the latest monitor run, and Git history.
 
-    `database` is a URL given by the user (`--database`); without it the project's is used."""
+    `database` is a URL given by the user (`--database`); without it the project's is used. A
+    graph the engine refuses gets a panel with its error; the other graphs are still computed."""
     board = load_board(registry, project.base, database)
-    graphs = [graph_panel(registry, gid, board, samples=samples, seed=seed) for gid in sorted(registry.graphs)]
+    graphs = []
+    for gid in sorted(registry.graphs):
+        try:
+            graphs.append(graph_panel(registry, gid, board, samples=samples, seed=seed))
+        except FunnelcheckError as exc:
+            graph = registry.graphs[gid]
+            graphs.append(GraphPanel(gid, graph.name or gid, _description(graph), [], [], [], None, error=str(exc)))
     descriptions = {p.id: p.description for p in registry.parameters.values() if p.description}
     return Dashboard("funnelcheck dashboard", now_utc(), graphs, board,
-                     load_history(project, registry, history_limit), samples, seed, descriptions)
+                     load_history(project, registry, history_limit, rev), samples, seed, descriptions)
 
 
 def load_board(registry: Registry, base: Path, given: str | None = None) -> Board:
@@ -262,13 +270,14 @@ def load_board(registry: Registry, base: Path, given: str | None = None) -> Boar
     return board_from_rows(rows, histories)
 
 
-def load_history(project: Project, registry: Registry, limit: int) -> list[ParameterHistory] | None:
-    """Each parameter's committed values, oldest first; None outside a Git repository (or before a commit)."""
+def load_history(project: Project, registry: Registry, limit: int, rev: str = "HEAD") -> list[ParameterHistory] | None:
+    """Each parameter's committed values up to `rev`, oldest first; None outside a Git repository
+    (or before the first commit)."""
     from funnelcheck.git.history import history_cache, parameter_history
     from funnelcheck.load.gitsource import open_revision
 
     try:
-        revision = open_revision(project, "HEAD")
+        revision = open_revision(project, rev)
     except UsageError:
         return None
     cache = history_cache(project.state_dir)

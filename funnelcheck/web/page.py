@@ -37,6 +37,8 @@ def panel_json(panel: GraphPanel) -> dict:
     little-endian float64 in base64 (exact, and a third of the size of decimal text).
     """
     result = panel.result
+    if result is None:
+        return {"id": panel.id, "name": panel.name, "description": panel.description, "error": panel.error}
     node_ids = [n["id"] for n in panel.nodes]
     edge_ids = [e["id"] for e in panel.edges]
     segments = []

@@ -5,7 +5,7 @@
 
   const DATA = JSON.parse(document.getElementById("funnelcheck-data").textContent);
   const SVG = "http://www.w3.org/2000/svg";
-  const STATUSES = ["red", "amber", "insufficient", "error", "green"];
+  const STATUSES = ["red", "amber", "error", "insufficient", "green"];
 
   // --- building elements -----------------------------------------------------------------------
 
@@ -214,6 +214,11 @@
   }
 
   function graphSection(panel) {
+    if (panel.error) {
+      return h("section", { "data-graph": panel.id, class: "graph", "aria-labelledby": `title-${panel.id}` },
+        h("h2", { id: `title-${panel.id}` }, panel.name, h("span", { class: "muted" }, ` (${panel.id})`)),
+        h("p", { class: "problem", role: "alert" }, `This graph cannot be computed: ${panel.error}`));
+    }
     panel.draws = decodeDraws(panel.draws, panel.segments.length, panel.samples);
     const ticked = {};
     const section = h("section", { "data-graph": panel.id, class: "graph", "aria-labelledby": `title-${panel.id}` });
