@@ -5,7 +5,6 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from funnelcheck.engine import Mix, run_whatif
 from funnelcheck.load.registry import find_project, load_project
 from funnelcheck.resolve import Resolver
 from funnelcheck.reference import parse_reference
-from funnelcheck.web.dashboard import Board, BoardRow, board_from_rows, graph_panel, override_inputs
+from funnelcheck.web.dashboard import Board, board_from_rows, graph_panel, override_inputs
 from funnelcheck.web.layout import back_edges, layout
 from funnelcheck.web.page import script_json
 from tests.conftest import EXAMPLE, REPO, write_tree

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from funnelcheck.engine import parse_override, run_whatif
 from funnelcheck.load.registry import find_project, load_project
 from funnelcheck.web.dashboard import Board, Dashboard, graph_panel
 from funnelcheck.web.serve import MAX_BODY, DashboardApp, make_server

@@ -1,7 +1,7 @@
 """Render a `Dashboard` as one self-contained HTML file (docs/dashboard.md). Renders, never computes.
 
 The page is a small shell: the data as JSON in a `<script type="application/json">` block, the
-hand-written script and style from `web/static/` inline, and a Content-Security-Policy that
+hand-written scripts and style from `web/static/` inline, and a Content-Security-Policy that
 allows exactly those two inline blocks (by hash), no inline event handlers, no remote loads.
 Every string from the registry or the database reaches the page only inside the JSON block,
 escaped so that nothing in it can end the block, and the script inserts it as text.
@@ -22,6 +22,9 @@ from funnelcheck import __version__
 from funnelcheck.web.dashboard import Board, Dashboard, GraphPanel, ParameterHistory
 
 STATIC = Path(__file__).resolve().parent / "static"
+# The page's script, in load order: element helpers, the re-weighting arithmetic, the board,
+# history, then the page itself. Inlined as one block (one hash in the policy).
+SCRIPTS = ("dom.js", "mix.js", "board.js", "history.js", "dashboard.js")
 
 
 @lru_cache(maxsize=None)
@@ -109,7 +112,7 @@ def content_security_policy(script: str, style: str, serve: bool) -> str:
 
 def render_page(dashboard: Dashboard, serve: bool = False) -> str:
     """The one HTML file: shell, inline style and script, and the data block."""
-    script, style = asset("dashboard.js"), asset("dashboard.css")
+    script, style = "\n".join(asset(name) for name in SCRIPTS), asset("dashboard.css")
     csp = content_security_policy(script, style, serve)
     return (
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
