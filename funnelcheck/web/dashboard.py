@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -48,6 +48,28 @@ class OverrideInput:
     stdev: float
 
 
+class DiagramNode(NamedTuple):
+    """A node of the funnel diagram and its place (see `web.layout`)."""
+
+    id: str
+    name: str
+    outcome: str | None
+    entry: bool
+    column: int
+    row: int
+
+
+class DiagramEdge(NamedTuple):
+    """An edge of the funnel diagram: `back` when it closes a cycle, `status` the worst of its parameters."""
+
+    id: str
+    source: str
+    target: str
+    back: bool
+    status: str | None
+    parameters: tuple[str, ...]
+
+
 @dataclass
 class GraphPanel:
     """Everything the what-if panel of one graph needs to re-weight in the browser."""
@@ -56,8 +78,8 @@ class GraphPanel:
     name: str
     description: str
     contexts: list[ContextChoice]
-    nodes: list[dict]  # {"id", "outcome", "column", "row"}
-    edges: list[dict]  # {"id", "source", "target", "back", "status", "parameters"}
+    nodes: list[DiagramNode]  # in the graph file's order, as the engine's per-segment visits
+    edges: list[DiagramEdge]  # in the graph file's order, as the engine's per-segment flows
     result: WhatIfResult | None  # under the default mix (all values ticked); None when the engine refused
     overrides: list[OverrideInput] = field(default_factory=list)
     error: str | None = None  # why this graph cannot be computed (the other graphs still are)
@@ -103,6 +125,8 @@ class Board:
 
 @dataclass(frozen=True)
 class HistoryPoint:
+    """One commit that changed a parameter, with the value it left."""
+
     commit: str
     date: str
     author: str
@@ -113,12 +137,16 @@ class HistoryPoint:
 
 @dataclass(frozen=True)
 class ParameterHistory:
+    """A parameter's committed values (empty when it was never committed)."""
+
     param_id: str
     points: tuple[HistoryPoint, ...]  # oldest first
 
 
 @dataclass
 class Dashboard:
+    """The whole page's data."""
+
     title: str
     generated: str  # ISO 8601, UTC
     graphs: list[GraphPanel]
@@ -149,18 +177,18 @@ def _description(graph: Graph) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _nodes(graph: Graph) -> list[dict]:
+def _nodes(graph: Graph) -> list[DiagramNode]:
     where = layout(graph)
-    return [{"id": n.id, "name": n.name or n.id, "outcome": n.outcome, "entry": bool(n.entry_weight),
-             "column": where[n.id].column, "row": where[n.id].row} for n in graph.nodes]
+    return [DiagramNode(n.id, n.name or n.id, n.outcome, bool(n.entry_weight), where[n.id].column, where[n.id].row)
+            for n in graph.nodes]
 
 
-def _edges(registry: Registry, graph: Graph, board: Board) -> list[dict]:
+def _edges(registry: Registry, graph: Graph, board: Board) -> list[DiagramEdge]:
     back = back_edges(graph)
     status = board.edge_status(registry)
     by_edge = registry.parameters_by_edge()
-    return [{"id": e.id, "source": e.source, "target": e.target, "back": e.id in back,
-             "status": status.get(e.id), "parameters": [p.id for p in by_edge.get(e.id, ())]}
+    return [DiagramEdge(e.id, e.source, e.target, e.id in back, status.get(e.id),
+                        tuple(p.id for p in by_edge.get(e.id, ())))
             for e in graph.edges]
 
 

@@ -42,8 +42,8 @@ def panel_json(panel: GraphPanel) -> dict:
     result = panel.result
     if result is None:
         return {"id": panel.id, "name": panel.name, "description": panel.description, "error": panel.error}
-    node_ids = [n["id"] for n in panel.nodes]
-    edge_ids = [e["id"] for e in panel.edges]
+    node_ids = [n.id for n in panel.nodes]
+    edge_ids = [e.id for e in panel.edges]
     segments = []
     for seg in result.segments:
         classes = [[key, value, seg.members.get(key, [value])] for key, value in seg.context.items()]
@@ -57,7 +57,7 @@ def panel_json(panel: GraphPanel) -> dict:
         "contexts": [{"id": c.id, "name": c.name, "used": c.used,
                       "values": [{"id": v, "label": label, "share": share} for v, label, share in c.values]}
                      for c in panel.contexts],
-        "nodes": panel.nodes, "edges": panel.edges,
+        "nodes": [n._asdict() for n in panel.nodes], "edges": [e._asdict() for e in panel.edges],
         "samples": result.samples, "seed": result.seed,
         "conversion": result.conversion.to_json(),
         "segments": segments,

@@ -39,7 +39,7 @@ const Board = (() => {
     const tbody = h("tbody");
     const rows = board.rows.map((r) => h("tr", { "data-param": r.param_id, "data-status": r.status },
       h("td", {}, r.param_id), h("td", {}, h("code", {}, r.reference)), h("td", { class: "num" }, pct(r.expected)),
-      h("td", { class: "num" }, pct(r.observed)), h("td", { class: "num" }, r.n === null ? "–" : r.n.toLocaleString("en")),
+      h("td", { class: "num", title: r.window ? `window ${r.window}` : null }, pct(r.observed)), h("td", { class: "num" }, r.n === null ? "–" : r.n.toLocaleString("en")),
       h("td", { class: "num" }, r.z === null ? "–" : `${r.z.toFixed(1)}σ`),
       h("td", {}, h("span", { class: `chip status-${r.status}`, title: r.message }, r.status)), h("td", {}, sparkline(r.z_history))));
     const heads = BOARD_COLUMNS.map(([name, key], c) => {
