@@ -246,15 +246,14 @@ def assign(registry: Registry, resolver: Resolver, params: list[Parameter], cell
     visited, as in resolution). `filter`: a cell counts for every parameter whose filters it meets.
     """
     totals = {p.id: [0, 0] for p in params}
-    wanted = {p.id for p in params}
-    filtered = [p for p in params if p.observation_source.get("evidence") == "filter"]
+    by_resolution = {p.id for p in params if p.observation_source.get("evidence", "resolved") == "resolved"}
+    filtered = [p for p in params if p.id not in by_resolution]
     sources = {}
     for edge, context, visited, n, k in cells:
         if edge not in sources:
             sources[edge] = frozenset(source_nodes(registry, edge))
         winner = resolver.winner(edge, visited | sources[edge], context)
-        if winner is not None and winner.id in wanted \
-                and registry.parameters[winner.id].observation_source.get("evidence", "resolved") == "resolved":
+        if winner is not None and winner.id in by_resolution:
             totals[winner.id][0] += n
             totals[winner.id][1] += k
         for p in filtered:
