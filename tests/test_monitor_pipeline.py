@@ -136,3 +136,42 @@ def test_change_since_the_last_run(cli, project):
 @pytest.mark.parametrize("fail_on,code", [("never", 0), ("red", 1), ("amber", 1)])
 def test_fail_on(cli, project, fail_on, code):
     assert cli("monitor", "--as-of", AS_OF, "--fail-on", fail_on, cwd=project).code == code
+
+
+def test_resolved_evidence_counts_each_row_once(cli, project, simulated):
+    """Every journey row of an edge without an inline base counts for exactly one parameter."""
+    import duckdb
+
+    params = monitor_json(cli, project)["parameters"]
+    con = duckdb.connect()
+    totals = dict(con.execute(
+        f"SELECT edge_slug, COUNT(*) FROM read_parquet('{simulated / 'user_journeys.parquet'}') "
+        "WHERE created_at >= TIMESTAMP '2026-11-22' AND created_at < TIMESTAMP '2026-11-29' GROUP BY 1").fetchall())
+    edges = {}
+    for p in params:
+        edge = p["reference"].split(".")[1]
+        edges[edge] = edges.get(edge, 0) + p["observed"]["n"]
+    inline = {"blog-to-homepage", "pricing-to-features"}
+    checked = [e for e in edges if e not in inline]
+    assert len(checked) == 10
+    for edge in checked:
+        assert edges[edge] == totals[edge], edge
+    assert edges["pricing-to-features"] < totals["pricing-to-features"]  # the inline base keeps its share
+
+
+def test_predictive_method_and_overrides(cli, project):
+    cfg = project / "funnelcheck.yaml"
+    original = cfg.read_text()
+    cfg.write_text(original.replace("method: wald", "method: predictive").replace("min_sample_size: 100",
+                                                                                  "min_sample_size: 5000"))
+    try:
+        params = {p["id"]: p for p in monitor_json(cli, project)["parameters"]}
+    finally:
+        cfg.write_text(original)
+    from scipy.stats import betabinom, norm
+
+    p = params["signup-facebook"]
+    n, k, a, b = p["observed"]["n"], p["observed"]["k"], p["prior"]["alpha"], p["prior"]["beta"]
+    tail = 2 * min(betabinom(n, a, b).cdf(k), betabinom(n, a, b).sf(k - 1))
+    assert p["method"] == "predictive" and p["z"] == pytest.approx(norm.isf(tail / 2), rel=1e-6)
+    assert all(q["status"] == "insufficient" for q in params.values() if q["observed"]["n"] < 5000)
