@@ -189,3 +189,25 @@ edges:
     # The shop graph is whole: conversion 0.5 * 0.4 at the means.
     assert graphs["shop"]["conversion"]["point"] == pytest.approx(0.2, abs=1e-12)
     assert oct((tmp_path / "out" / "index.html").stat().st_mode & 0o777) == "0o644"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["dashboard", "--samples", "0"], "--samples must be between 1 and 1,000,000"),
+    (["dashboard", "--history-limit", "0"], "--history-limit must be at least 1"),
+    (["dashboard", "--output", "registry/contexts.yaml"], "not a folder"),
+    (["serve", "--port", "70000"], "--port must be between 0 and 65535"),
+])
+def test_bad_usage_is_exit_2_with_one_line(cli, tmp_path, argv, says):
+    write_tree(tmp_path, shop_registry())
+    result = cli(*argv, cwd=tmp_path)
+    assert result.code == 2 and says in result.err and "Traceback" not in result.err
+
+
+def test_an_unreadable_database_is_a_note_not_a_failure(cli, tmp_path):
+    write_tree(tmp_path, shop_registry())
+    (tmp_path / "broken.db").write_bytes(b"this is not an SQLite database" * 100)
+    result = cli("dashboard", "--output", tmp_path / "out", "--samples", "10", "--database",
+                 f"sqlite:///{tmp_path}/broken.db", cwd=tmp_path)
+    assert result.code == 0, result
+    note = embedded((tmp_path / "out" / "index.html").read_text())["board"]["note"]
+    assert note.startswith("The persistence database could not be read") and "not a database" in note
