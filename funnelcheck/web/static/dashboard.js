@@ -40,7 +40,7 @@
     return form;
   }
 
-  const NODE_W = 116, NODE_H = 44, COL_W = 150, ROW_H = 84, TOP = 70;
+  const NODE_W = 116, NODE_H = 44, COL_W = 150, ROW_H = 84;
 
   // Neighbouring columns: an S-curve between the boxes' sides. Longer forward edges arc above
   // the boxes, edges that close a cycle (or stay in a column) loop below them.
@@ -65,10 +65,20 @@
   }
 
   function diagram(panel) {
+    // Room above the first row for the arcs of edges that skip columns (their apex is 3/4 of the bend up).
+    const at = new Map(panel.nodes.map((n) => [n.id, n]));
+    const arcs = panel.edges.filter((e) => !e.back && at.get(e.target).column - at.get(e.source).column > 1
+      && at.get(e.target).row <= at.get(e.source).row);
+    const TOP = 16 + Math.max(0, ...arcs.map((e) => 0.75 * (26 + 12 * (at.get(e.target).column - at.get(e.source).column)) + 8));
     const pos = new Map(panel.nodes.map((n) => [n.id, { x: 12 + n.column * COL_W, y: TOP + n.row * ROW_H }]));
     const cols = Math.max(...panel.nodes.map((n) => n.column)) + 1;
     const rows = Math.max(...panel.nodes.map((n) => n.row)) + 1;
-    const width = 24 + (cols - 1) * COL_W + NODE_W, height = TOP + (rows - 1) * ROW_H + NODE_H + 52;
+    // Room below the last row for the loops of back edges that start or end there.
+    const span = (e) => Math.abs(at.get(e.target).column - at.get(e.source).column);
+    const loops = panel.edges.filter((e) => (e.back || span(e) === 0)
+      && Math.max(at.get(e.source).row, at.get(e.target).row) === rows - 1);
+    const bottom = 12 + Math.max(0, ...loops.map((e) => 0.75 * (26 + 12 * span(e)) + 14));
+    const width = 24 + (cols - 1) * COL_W + NODE_W, height = TOP + (rows - 1) * ROW_H + NODE_H + bottom;
     const root = s("svg", { class: "diagram", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
       "aria-label": `funnel diagram of ${panel.name}` });
     const edges = s("g", { class: "edges" }), labels = s("g", { class: "labels" }), nodes = s("g", { class: "nodes" });
@@ -89,7 +99,7 @@
       const group = s("g", { class: `node ${n.outcome ? "outcome-" + n.outcome : ""} ${n.entry ? "entry" : ""}`, "data-node": n.id },
         s("rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6 }),
         s("title", {}, n.name === n.id ? n.id : `${n.name} (${n.id})`),
-        s("text", { x: p.x + NODE_W / 2, y: p.y + 18, class: "node-name", "text-anchor": "middle" }, clip(n.name, 17)),
+        s("text", { x: p.x + NODE_W / 2, y: p.y + 18, class: "node-name", "text-anchor": "middle" }, clip(n.name, 14)),
         visits);
       nodes.appendChild(group);
       parts.nodes.push(group);
