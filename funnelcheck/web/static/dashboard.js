@@ -122,6 +122,7 @@
       parts.nodes[i].setAttribute("data-visits", String(m.visits[i]));
     });
   }
+
   function graphSection(panel) {
     if (panel.error) {
       return h("section", { "data-graph": panel.id, class: "graph", "aria-labelledby": `title-${panel.id}` },
@@ -137,7 +138,7 @@
     const problem = h("p", { class: "problem", role: "alert", hidden: true });
     const { root, parts } = diagram(panel);
     const top = h("div", { class: "segments" });
-    const figures = h("div", { class: "tables" });
+    const figures = h("details", { class: "tables" });  // built once: it stays open across refreshes
 
     function refresh() {
       const sel = Mix.selectionShares(panel, ticked);
@@ -164,14 +165,13 @@
           const seg = panel.segments[j];
           return [segmentLabel(seg), pct(m.weights[j], 1), pct(seg.conversion), `${pct(seg.p05)} – ${pct(seg.p95)}`];
         }), { class: "numbers" }));
-      figures.replaceChildren(
-        h("details", {}, h("summary", {}, "Nodes and edges"),
+      figures.replaceChildren(h("summary", {}, "Nodes and edges"),
           table(["node", "visits", "drop-off"], panel.nodes.map((n, i) => {
             const out = panel.edges.reduce((acc, e, k) => acc + (e.source === n.id ? m.flows[k] : 0), 0);
             return [n.name, pct(m.visits[i]), n.outcome ? n.outcome : pct(Math.max(0, m.visits[i] - out))];
           }), { class: "numbers" }),
           table(["edge", "from → to", "p", "flow", "monitor"], panel.edges.map((e, i) =>
-            [e.id, `${e.source} → ${e.target}`, num(m.p[i], 4), pct(m.flows[i]), e.status || "–"]), { class: "numbers" })));
+            [e.id, `${e.source} → ${e.target}`, num(m.p[i], 4), pct(m.flows[i]), e.status || "–"]), { class: "numbers" }));
     }
 
     section.append(
@@ -196,6 +196,7 @@
   function overridePanel(panel, refresh) {
     const status = h("p", { class: "muted", role: "status" });
     const inputs = [];
+    let asked = 0;  // only the answer to the latest change is applied, whatever order answers come in
     const body = panel.overrides.map((o) => {
       const input = h("input", { type: "number", min: 0, max: 1, step: "any", value: o.mean, "data-override": o.reference,
         "aria-label": `p.mean of ${o.reference}` });
@@ -211,10 +212,12 @@
         if (input.value !== "" && Number(input.value) !== o.mean) overrides[o.reference] = Number(input.value);
       }
       status.textContent = "computing…";
+      const mine = ++asked;
       try {
         const answer = await fetch("api/whatif", { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ graph: panel.id, overrides }) });
         const reply = await answer.json();
+        if (mine !== asked) return;
         status.classList.toggle("problem", !answer.ok);
         if (!answer.ok) { status.textContent = reply.error || `error ${answer.status}`; return; }
         panel.segments = reply.segments;
