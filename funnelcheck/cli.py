@@ -24,6 +24,11 @@ COMMANDS = {
     "diff": ("diff", "what-if diff between two revisions (a PR comment with --format md)"),
     "github": ("github", "sticky PR comment / posterior-update PR through the GitHub API"),
     "init": ("init", "scaffold a new funnel models repository"),
+    "simulate": ("simulate", "simulated journeys drawn from the model, into the observation tables"),
+    "monitor": ("monitor", "daily check: observed rates against the registry, Red/Amber/Green"),
+    "update": ("update", "Bayesian update of parameter values from observations (--write to apply)"),
+    "dashboard": ("dashboard", "write the what-if, model-fit and history dashboard as one offline HTML file"),
+    "serve": ("serve", "serve the dashboard on 127.0.0.1 with live p.mean overrides"),
 }
 
 

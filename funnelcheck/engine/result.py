@@ -54,6 +54,8 @@ class SegmentResult:
     draws: np.ndarray = field(repr=False)  # conversion per Monte Carlo draw
     members: dict[str, list[str]] = field(default_factory=dict)  # for '*' classes: the values they stand for
     summary: Summary | None = None
+    visits: dict[str, float] = field(default_factory=dict)  # node -> expected visits in this segment, at the means
+    flows: dict[str, float] = field(default_factory=dict)  # edge -> expected flow in this segment, at the means
 
     def to_json(self) -> dict:
         """{"context", "weight", "conversion"} plus the Monte Carlo summary and '*' members."""

@@ -109,6 +109,7 @@ class Point:
     visits: np.ndarray  # (states, segments)
     out_sum: np.ndarray  # (states, segments)
     flow: np.ndarray  # (transitions,) population flow, Σ_s w_s · p_s(t) · visits_s(source of t)
+    edge_flow: np.ndarray  # (edges, segments): each segment's expected flow per edge (the dashboard re-weights it)
 
 
 def _arrays(sg: StateGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -143,13 +144,20 @@ def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segm
     # probabilities are dropped on return, before the Monte Carlo run allocates its own arrays.
     w = np.array([s.weight for s in segs])
     src = src[plan.order]
+    edge_pos = {e.id: i for i, e in enumerate(graph.edges)}
+    edge_of = np.array([edge_pos[sg.transitions[t].edge.id] for t in plan.order], dtype=np.intp)
     flow = np.zeros(len(src))
+    edge_flow = np.zeros((len(graph.edges), len(segs)))
     for a in range(0, len(segs), SEGMENTS_PER_CHUNK):
         cols = slice(a, a + SEGMENTS_PER_CHUNK)
-        flow += (probs[:, cols] * visits[src, cols]) @ w[cols]
+        block = probs[:, cols] * visits[src, cols]
+        flow += block @ w[cols]
+        summed = np.zeros((len(graph.edges), block.shape[1]))
+        np.add.at(summed, edge_of, block)
+        edge_flow[:, cols] = summed
     in_order = np.empty_like(flow)
     in_order[plan.order] = flow
-    return Point(visits, out_sum, in_order)
+    return Point(visits, out_sum, in_order, edge_flow)
 
 
 def _outcome_mask(graph: Graph, sg: StateGraph, kinds: tuple[str, ...]) -> np.ndarray:
@@ -287,7 +295,8 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     stats = summarize_rows(seg_draws) if samples else [(None,) * 4] * len(segs)
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
-                      Summary(float(seg_point[j]), *stats[j]) if samples else None)
+                      Summary(float(seg_point[j]), *stats[j]) if samples else None,
+                      dict(zip(node_pos, visits[:, j].tolist())), dict(zip(edge_pos, point.edge_flow[:, j].tolist())))
         for j, s in enumerate(segs)]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.

@@ -1,0 +1,89 @@
+"""`funnelcheck monitor`: the daily check of every parameter with an observation source (docs/pipeline.md).
+
+Exit: 0; 1 when `--fail-on` is hit or the results could not be stored (they are printed
+anyway); 2 on bad usage. `error` parameters do not change the exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from funnelcheck.commands._common import add_format, print_json, project_of
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--as-of, --fail-on, --no-alerts, --format."""
+    parser.add_argument("--as-of", metavar="DATE", help="judge the windows ending at DATE 00:00 UTC (default: today)")
+    parser.add_argument("--fail-on", choices=("red", "amber", "never"), default="never",
+                        help="exit 1 when a parameter is at least this bad (default: never)")
+    parser.add_argument("--no-alerts", action="store_true", help="send no alerts for this run")
+    add_format(parser, choices=("text", "json", "github"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from funnelcheck.pipeline import require_extra
+
+    require_extra()
+    from funnelcheck.commands.whatif import ProgressBar
+    from funnelcheck.pipeline.monitor import parse_as_of, run_monitor
+    from funnelcheck.pipeline.setup import head_revision, open_pipeline, skipped_files
+    from funnelcheck.pipeline.store import StoreError, open_store, store_url
+    from funnelcheck.render import monitor as render
+
+    as_of = parse_as_of(args.as_of)
+    pipe = open_pipeline(project_of(args))
+    for path in skipped_files(pipe.loaded):
+        print(f"funnelcheck monitor: warning: {path} has errors and is skipped (run funnelcheck validate)",
+              file=sys.stderr)
+    store, store_error, previous = None, None, {}
+    try:
+        store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
+        previous = store.previous_results(as_of.date())
+    except StoreError as exc:
+        store_error = str(exc)
+    bar = ProgressBar(sys.stderr)
+    try:
+        result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous,
+                             revision=head_revision(pipe.project.base), progress=bar)
+    finally:
+        bar.close()
+        pipe.connections.dispose()
+    if store is not None:
+        try:
+            store.write_results(result)
+        except StoreError as exc:
+            store_error = str(exc)
+        if not args.no_alerts:
+            _alerts(result, store, pipe.config)
+        store.close()
+    result.store_error = store_error
+    _render(result, args.format, render)
+    if store_error:
+        print(f"funnelcheck monitor: error: results not stored: {store_error}", file=sys.stderr)
+        return 1
+    return 1 if result.fails(args.fail_on) else 0
+
+
+def _alerts(result, store, config: dict) -> None:
+    """The alerts seam: `funnelcheck.pipeline.alerts.dispatch(result, store, config)` once it exists."""
+    try:
+        from funnelcheck.pipeline import alerts
+    except ImportError:
+        return
+    alerts.dispatch(result, store, config)
+
+
+def _render(result, fmt: str, render) -> None:
+    if fmt == "json":
+        print_json(result.to_json())
+    elif fmt == "github":
+        sys.stdout.write(render.github_annotations(result))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(render.step_summary(result))
+        else:
+            sys.stdout.write(render.step_summary(result))
+    else:
+        sys.stdout.write(render.text(result, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
