@@ -69,10 +69,20 @@ CHECKS = (check_shares, check_parameter_references, check_values, check_conflict
           check_named_bases, check_outgoing_sums, check_draw_sums, check_ties, check_config_references, check_credentials)
 
 
-def validate(loaded: Loaded) -> list[Finding]:
-    """Every finding for a loaded registry: the loader's and every check's, sorted, no duplicates."""
+# What a what-if computation need not ask: checks that only ever warn, and the outgoing sums, which
+# the engine itself refuses (with the node and segment) in exactly the segments it computes.
+NOT_BLOCKING_A_COMPUTATION = (check_draw_sums, check_ties, check_outgoing_sums)
+
+
+def validate(loaded: Loaded, computation: bool = False) -> list[Finding]:
+    """Every finding for a loaded registry: the loader's and every check's, sorted, no duplicates.
+
+    With `computation=True`, only what could stop a what-if computation that the engine does not check
+    itself (`whatif` asks this once, before it runs the engine).
+    """
     index = CheckIndex(loaded)
     found: list[Finding] = list(loaded.findings)
     for check in CHECKS:
-        found += check(index)
+        if not (computation and check in NOT_BLOCKING_A_COMPUTATION):
+            found += check(index)
     return sorted(set(found), key=sort_key)

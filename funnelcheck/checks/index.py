@@ -36,16 +36,13 @@ class CheckIndex:
         self.failed_kinds = {f.kind for f in loaded.failed}
         self.failed_stems = {f.stem for f in loaded.failed}
         self._visited_at: dict[str, dict[str, set[frozenset[str]]]] = {}
-        self._resolvers: dict[tuple[str, frozenset[str]], Resolver] = {}
+        self._resolvers: dict[str, Resolver] = {}
 
-    def resolver(self, graph: Graph, edge_ids: Iterable[str]) -> Resolver:
-        """A resolver for some edges of one graph, built from just their parameters (once: several checks ask)."""
-        key = (graph.id, frozenset(edge_ids))
-        if key not in self._resolvers:
-            params = {p.id: p for e_id in key[1] for p in self.by_edge.get(e_id, ())}
-            sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
-            self._resolvers[key] = Resolver(sub, graph)
-        return self._resolvers[key]
+    def resolver(self, graph: Graph) -> Resolver:
+        """The graph's resolver, built once: every check and every node of the graph shares it."""
+        if graph.id not in self._resolvers:
+            self._resolvers[graph.id] = Resolver(self.registry, graph)
+        return self._resolvers[graph.id]
 
     def visited_at(self, graph: Graph) -> dict[str, set[frozenset[str]]]:
         """Node → the visited sets (source included) of its reachable states in the state graph."""

@@ -107,7 +107,7 @@ def node_searches(index: CheckIndex, graph: Graph, worth: Callable[[list[Edge]],
         visited_sets = index.visited_at(graph).get(node.id)
         if not visited_sets:
             continue  # unreachable: reported as such
-        resolver = index.resolver(graph, {e.id for e in edges})
+        resolver = index.resolver(graph)
         options = []
         for e in edges:
             slots = [s for s in resolver.slots.get(e.id, ()) if all(k in known for k, _ in s.context_filter)]

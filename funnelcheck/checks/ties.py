@@ -42,7 +42,7 @@ def check_ties(index: CheckIndex) -> list[Finding]:
         pairs = [(a, b, context) for a, b in pairs if (context := _union_context(index, a, b)) is not None]
         if not pairs:
             continue
-        resolver = index.resolver(graphs[0], [edge_id])
+        resolver = index.resolver(graphs[0])
         slots = {s.id: s for s in resolver.slots.get(edge_id, ()) if s.kind != INLINE}
         for a, b, context in pairs:
             visited = _tie_visited(index, edge_id, graphs, a.visited_filter | b.visited_filter)

@@ -56,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
 def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
     """Validation errors in the files the graph's computation reads: the graph, its edges'
     parameters and contexts.yaml (errors elsewhere do not change this graph's numbers)."""
-    try:
-        from funnelcheck.checks import validate
-    except ImportError:  # the validator is optional to the engine
-        return []
+    from funnelcheck.checks import validate
+
     registry = loaded.registry
     graph = registry.graphs.get(graph_id)
     if graph is None:
@@ -67,7 +65,7 @@ def blocking_findings(loaded: Loaded, graph_id: str) -> list[Finding]:
     edges = {e.id for e in graph.edges}
     paths = {graph.where.path} | {c.where.path for c in registry.contexts}
     paths |= {p.where.path for p in registry.parameters.values() if p.edge in edges}
-    return [f for f in validate(loaded) if f.severity == ERROR and f.path in paths]
+    return [f for f in validate(loaded, computation=True) if f.severity == ERROR and f.path in paths]
 
 
 # From this many segments on, the run says early how many it will compute.
