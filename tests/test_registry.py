@@ -1,7 +1,6 @@
 """Loading: positions of nodes, sources, config discovery, the parse cache."""
 from __future__ import annotations
 
-import os
 
 from funnelcheck.load.cache import cache_dir
 from funnelcheck.load.registry import ParseCache, find_project, load, load_project

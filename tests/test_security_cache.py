@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
-from pathlib import Path
 
 import pytest
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from typing import Iterable
 
 from funnelcheck.engine.statespace import build_state_graph
 from funnelcheck.load.registry import Loaded
-from funnelcheck.model import Graph, Parameter, Registry
+from funnelcheck.model import Graph, Parameter
 from funnelcheck.resolve import Resolver
 
 # Sums of probabilities are compared with this slack, so 0.7 + 0.2 + 0.1 never fails on rounding.

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from funnelcheck.render.format import json_text
 from funnelcheck.findings import ERROR, FunnelcheckError
 from funnelcheck.load.registry import Loaded, Project, find_project, load_project
 
@@ -56,5 +56,5 @@ def require_clean(loaded: Loaded, what: str = "the registry") -> None:
 
 
 def print_json(data, stream=None) -> None:
-    json.dump(data, stream or sys.stdout, indent=2, sort_keys=False)
-    (stream or sys.stdout).write("\n")
+    """Indented JSON, written at once (a large result in one write, not thousands of small ones)."""
+    (stream or sys.stdout).write(json_text(data))

@@ -25,11 +25,11 @@ def run(args: argparse.Namespace) -> int:
     from funnelcheck.pipeline import require_extra
 
     require_extra()
-    from funnelcheck.commands.whatif import ProgressBar
     from funnelcheck.pipeline.monitor import parse_as_of, run_monitor
     from funnelcheck.pipeline.project import head_revision, open_pipeline, skipped_files
     from funnelcheck.pipeline.store import StoreError, open_store, store_url
     from funnelcheck.render import monitor as render
+    from funnelcheck.render.progress import Progress
 
     as_of = parse_as_of(args.as_of)
     pipe = open_pipeline(project_of(args))
@@ -42,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
         previous = store.previous_results(as_of.date())
     except StoreError as exc:
         store_error = str(exc)
-    bar = ProgressBar(sys.stderr)
+    bar = Progress(sys.stderr, "monitor")
     try:
         result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous,
-                             revision=head_revision(pipe.project.base), progress=bar)
+                             revision=head_revision(pipe.project.base),
+                             progress=bar.counter("queries"))
     finally:
         bar.close()
         pipe.connections.dispose()

@@ -25,20 +25,20 @@ def run(args: argparse.Namespace) -> int:
     from funnelcheck.pipeline import require_extra
 
     require_extra()
-    from funnelcheck.commands.whatif import ProgressBar
     from funnelcheck.pipeline.monitor import parse_as_of
     from funnelcheck.pipeline.project import open_pipeline
     from funnelcheck.pipeline.update import plan_update, write_plan
     from funnelcheck.render import update as render
+    from funnelcheck.render.progress import Progress
 
     as_of = parse_as_of(args.as_of)
     pipe = open_pipeline(project_of(args))
     if args.write:
         _refuse_if_invalid(pipe.loaded)
-    bar = ProgressBar(sys.stderr)
+    bar = Progress(sys.stderr, "update")
     try:
         plan = plan_update(pipe.loaded.registry, pipe.connections, as_of,
-                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar)
+                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar.counter("queries"))
     finally:
         bar.close()
         pipe.connections.dispose()
@@ -74,7 +74,7 @@ def _record(plan, written: list[str], pipe) -> str | None:
 def _refuse_if_invalid(loaded) -> None:
     """--write only on a registry that validates: the same errors `funnelcheck validate` reports."""
     from funnelcheck.findings import ERROR
-    from funnelcheck.validate import validate
+    from funnelcheck.checks import validate
 
     errors = [f for f in validate(loaded) if f.severity == ERROR]
     if errors:

@@ -3,8 +3,7 @@ JSON is `MonitorResult.to_json()`. Renderers never compute."""
 from __future__ import annotations
 
 from funnelcheck.pipeline.result import MonitorResult, ParameterCheck
-from funnelcheck.render.findings import _data, _property
-from funnelcheck.render.whatif import _table, pct
+from funnelcheck.render.format import columns, gh_data, gh_property, pct
 
 COLOURS = {"green": "\033[32m", "amber": "\033[33m", "red": "\033[31m", "error": "\033[35m", "insufficient": "\033[2m"}
 RESET = "\033[0m"
@@ -29,7 +28,7 @@ def change(c: ParameterCheck) -> str:
 
 def _cells(c: ParameterCheck) -> list[str]:
     observed = c.observed
-    return [c.status.upper(), c.reference, pct(c.expected, 1), pct(observed.rate if observed else None, 1),
+    return [c.status.upper(), c.reference, pct(c.expected, 1, none="-"), pct(observed.rate if observed else None, 1, none="-"),
             str(observed.n) if observed else "-", _sigma(c.z), change(c)]
 
 
@@ -44,7 +43,7 @@ def text(result: MonitorResult, color: bool = False) -> str:
     out = [f"funnelcheck monitor: as of {result.as_of.isoformat()} (windows end at 00:00 UTC)"]
     if not checks:
         return out[0] + "\nno parameter has an observation_source\n"
-    lines = _table(HEADER, [_cells(c) for c in checks], "<<>>>><")
+    lines = columns(HEADER, [_cells(c) for c in checks], "<<>>>><", indent="  ")
     out.append(lines[0])
     for c, line in zip(checks, lines[1:]):
         out.append(f"{COLOURS[c.status]}{line}{RESET}" if color else line)
@@ -65,9 +64,9 @@ def github_annotations(result: MonitorResult) -> str:
         command = {"red": "error", "error": "error", "amber": "warning"}.get(c.status)
         if command is None:
             continue
-        props = ",".join(f"{k}={_property(v)}" for k, v in
+        props = ",".join(f"{k}={gh_property(v)}" for k, v in
                          (("file", c.file or ""), ("title", f"funnelcheck monitor: {c.id} {c.status}")))
-        lines.append(f"::{command} {props}::{_data(c.reference + ': ' + c.message)}\n")
+        lines.append(f"::{command} {props}::{gh_data(c.reference + ': ' + c.message)}\n")
     return "".join(lines)
 
 

@@ -41,6 +41,12 @@ class Progress:
             return
         self.stream.flush()
 
+    def counter(self, unit: str):
+        """A `(done, total)` callback for a library loop: `12/40 queries` with its fraction."""
+        def report(done: int, total: int) -> None:
+            self.show(f"{done:,}/{total:,} {unit}", done / total if total else None)
+        return report
+
     def close(self) -> None:
         """Clear the bar from a terminal (lines already written elsewhere stay)."""
         if self.tty and self.drawn:
