@@ -28,6 +28,7 @@ demo: $(STAMP) $(DEMO_DATA)
 	$(BIN)/funnelcheck whatif saas-signup
 	$(BIN)/funnelcheck monitor --as-of $(DEMO_AS_OF)
 	$(BIN)/funnelcheck update --as-of $(DEMO_AS_OF)
+	$(BIN)/funnelcheck dashboard --output .funnelcheck/dashboard
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -42,9 +42,8 @@ def test_the_good_registry_is_clean(check):
 
 
 def test_the_example_registry_is_clean(cli):
-    result = cli("validate", "--registry", EXAMPLE, "--format", "json", cwd=EXAMPLE.parent)
-    # Until the example's onboarding stdevs are narrowed, its draws pass 1 a little too often (a warning).
-    assert result.code == 0 and [f for f in json.loads(result.out) if f["code"] != "outgoing-sum-draws"] == [], result
+    result = cli("validate", "--registry", EXAMPLE, "--format", "json", "--strict", cwd=EXAMPLE.parent)
+    assert result.code == 0 and json.loads(result.out) == [], result
 
 
 # --- what one file can tell alone (reported by the loader, checked here end to end) ------------
