@@ -3,7 +3,8 @@
 The read path uses PyYAML's libyaml composer: it is ~30x faster than a pure-Python
 parser and gives node marks. Values are constructed here, not by PyYAML, so that
 duplicate keys and non-finite numbers are findings and aliases cannot expand without bound.
-Round-trip writes (the format fixer, `update --write`) use ruamel.yaml instead.
+Writes keep the file as written: the format fixer splices text (fixer.py); `update --write` and
+`priors sync --write` go through ruamel.yaml round-trip (pipeline/yamlwrite.py).
 
 Limits (docs/security.md), each a finding rather than a crash or a memory blow-up:
 a file over MAX_FILE_BYTES is refused before it is parsed (parsing costs ~150 bytes of
