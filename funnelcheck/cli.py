@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _module(COMMANDS[args.command][0]).run(args)
+        from funnelcheck.commands._common import typed
+
+        module = _module(COMMANDS[args.command][0])
+        return module.run(typed(module.Options, args))
     except FunnelcheckError as exc:
         if args.debug:
             raise

@@ -3,10 +3,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, fields
 
-from funnelcheck.render.format import json_text
 from funnelcheck.findings import ERROR, FunnelcheckError
 from funnelcheck.load.registry import Loaded, Project, find_project, load_project
+from funnelcheck.render.format import json_text
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommonOptions:
+    """The options every command takes (`cli.common_options`); each command's `Options` extends them."""
+
+    registry: str | None = None
+    config: str | None = None
+    debug: bool = False
+
+
+def typed(options_class: type, namespace: argparse.Namespace):
+    """argparse's result as the command's own typed options: the one place a Namespace is read."""
+    values = vars(namespace)
+    return options_class(**{f.name: values[f.name] for f in fields(options_class) if f.name in values})
 
 
 def add_rev(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +41,14 @@ def add_format(parser: argparse.ArgumentParser, choices=("text", "json"), defaul
     parser.add_argument("--format", choices=choices, default=default, help=f"output format (default: {default})")
 
 
-def project_of(args: argparse.Namespace) -> Project:
-    return find_project(registry=args.registry, config=args.config)
+def project_of(options: CommonOptions) -> Project:
+    """Where funnelcheck.yaml and the registry are, from --config and --registry."""
+    return find_project(registry=options.registry, config=options.config)
 
 
-def open_registry(args: argparse.Namespace) -> Loaded:
-    """The registry of the work tree, or of `--rev` read straight from the Git object database."""
-    project = project_of(args)
-    rev = getattr(args, "rev", None)
+def open_registry(options: CommonOptions, rev: str | None = None) -> Loaded:
+    """The registry of the work tree, or of revision `rev` read straight from the Git object database."""
+    project = project_of(options)
     if rev:
         from funnelcheck.load.gitsource import load_revision
 

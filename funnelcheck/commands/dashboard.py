@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from funnelcheck.atomicfile import write_atomic
-from funnelcheck.commands._common import add_rev, open_registry, project_of, require_clean
+from funnelcheck.commands._common import (
+    CommonOptions,
+    add_rev,
+    open_registry,
+    project_of,
+    require_clean,
+)
 from funnelcheck.findings import UsageError
 
 MAX_SAMPLES = 1_000_000
@@ -24,6 +31,18 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     add_rev(parser)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck dashboard`'s options, typed (built from argparse once, in `cli`)."""
+
+    output: str = "dashboard"
+    database: str | None = None
+    samples: int = 2000
+    seed: int = 0
+    history_limit: int = 50
+    rev: str | None = None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--output DIR and the shared options."""
     parser.add_argument("--output", "-o", metavar="DIR", default="dashboard",
@@ -31,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def build(args: argparse.Namespace):
+def build(args: Options):
     """Load the registry and assemble the dashboard (shared with `serve`)."""
     if not 1 <= args.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples must be between 1 and {MAX_SAMPLES:,}, not {args.samples}")
@@ -40,7 +59,7 @@ def build(args: argparse.Namespace):
     from funnelcheck.web.dashboard import assemble
 
     project = project_of(args)
-    loaded = open_registry(args)
+    loaded = open_registry(args, args.rev)
     require_clean(loaded)
     return loaded, assemble(project, loaded.registry, args.database, args.samples, args.seed, args.history_limit,
                             args.rev or "HEAD")
@@ -54,7 +73,7 @@ def report_failed_graphs(command: str, dashboard) -> int:
     return 1 if failed else 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     """Write DIR/index.html (also when a graph fails: the others are shown) and print its path."""
     from funnelcheck.web.page import render_page
 

@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from funnelcheck.commands._common import add_format, project_of
+from funnelcheck.commands._common import CommonOptions, add_format, project_of
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.render.format import json_text
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck diff`'s options, typed (built from argparse once, in `cli`)."""
+
+    base: str
+    head: str | None = None
+    format: str = "text"
+    output: str | None = None
+    samples: int = 2000
+    seed: int = 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed, the same at both sides (default: 0)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     if args.samples < 2:
         raise UsageError("--samples must be at least 2")
     from funnelcheck.git.diff import diff
@@ -52,11 +65,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_sides(args: argparse.Namespace):
+def load_sides(args: Options):
     """BASE from Git (a missing registry there is allowed: all is new); HEAD from Git or the work tree."""
     from funnelcheck.git.diff import Side, errors_of
-    from funnelcheck.load.gitsource import (Placement, blob_cache, load_tree, open_repository, open_revision,
-                                            registry_exists)
+    from funnelcheck.load.gitsource import (
+        Placement,
+        blob_cache,
+        load_tree,
+        open_repository,
+        open_revision,
+        registry_exists,
+    )
     from funnelcheck.load.registry import load_project
 
     project = project_of(args)

@@ -8,20 +8,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from funnelcheck.commands._common import project_of
+from funnelcheck.commands._common import CommonOptions, project_of
 from funnelcheck.findings import UsageError
 from funnelcheck.fixer import FormatError, format_file
 from funnelcheck.load.registry import kind_of
 from funnelcheck.load.sources import WorkTreeSource, display_path
 
 
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck format`'s options, typed (built from argparse once, in `cli`)."""
+
+    files: list[str] = field(default_factory=list)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="FILE", help="files to format (default: the whole registry)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     project = project_of(args)
     root = project.registry
     if not root.is_dir():

@@ -11,9 +11,25 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 
+from funnelcheck.commands._common import CommonOptions
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.render.format import gh_data
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck github`'s options, typed (built from argparse once, in `cli`)."""
+
+    action: str
+    pr: int | None = None
+    body_file: str | None = None
+    repo: str | None = None
+    comment_author: str | None = None
+    branch: str | None = None
+    title: str | None = None
+    base: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     from funnelcheck.github import client as github
     from funnelcheck.render.markdown import MARKER
 

@@ -4,13 +4,24 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import dataclass
 
-from funnelcheck.commands._common import print_json, project_of
+from funnelcheck.commands._common import CommonOptions, print_json, project_of
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.render import history as render
 from funnelcheck.render.progress import Progress
 
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck history`'s options, typed (built from argparse once, in `cli`)."""
+
+    parameter_id: str
+    rev: str = "HEAD"
+    limit: int | None = None
+    format: str = "table"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,11 +41,16 @@ def _positive(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     if not ID.match(args.parameter_id):
         raise UsageError(f"'{args.parameter_id}' is not a parameter id (lower-case letters, digits, '-' and '_')")
-    from funnelcheck.load.gitsource import Placement, open_repository, open_revision, reading
     from funnelcheck.git.history import history_cache, parameter_history, row_json
+    from funnelcheck.load.gitsource import (
+        Placement,
+        open_repository,
+        open_revision,
+        reading,
+    )
 
     project = project_of(args)
     repo = open_repository(project)

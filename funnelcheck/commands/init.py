@@ -8,11 +8,13 @@ unless --force is given; nothing is written when any of them exists.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from funnelcheck import __version__
-from funnelcheck.findings import FunnelcheckError
 from funnelcheck.atomicfile import write_atomic
+from funnelcheck.commands._common import CommonOptions
+from funnelcheck.findings import FunnelcheckError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Until you name the repository that publishes funnelcheck's hooks, pre-commit cannot fetch them.
@@ -26,6 +28,15 @@ SPECIAL = {
     "workflows/funnel-monitor.yml": ".github/workflows/funnel-monitor.yml",
     "state-gitignore": ".funnelcheck/.gitignore",
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck init`'s options, typed (built from argparse once, in `cli`)."""
+
+    directory: str = "."
+    force: bool = False
+    hooks_repo: str = "https://github.com/OWNER/funnelcheck"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +61,7 @@ def render(template: str, hooks_repo: str) -> str:
     return text.replace("@VERSION@", __version__).replace("@HOOKS_REPO@", hooks_repo)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     root = Path(args.directory)
     if root.exists() and not root.is_dir():
         raise FunnelcheckError(f"{root} exists and is not a folder")

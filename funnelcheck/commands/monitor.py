@@ -8,8 +8,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 
-from funnelcheck.commands._common import add_format, print_json, project_of
+from funnelcheck.commands._common import (
+    CommonOptions,
+    add_format,
+    print_json,
+    project_of,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck monitor`'s options, typed (built from argparse once, in `cli`)."""
+
+    as_of: str | None = None
+    fail_on: str = "never"
+    no_alerts: bool = False
+    format: str = "text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(parser, choices=("text", "json", "github"))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     from funnelcheck.pipeline import require_extra
 
     require_extra()

@@ -3,12 +3,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from funnelcheck.commands._common import add_format, add_rev, open_registry, print_json, require_clean
+from funnelcheck.commands._common import (
+    CommonOptions,
+    add_format,
+    add_rev,
+    open_registry,
+    print_json,
+    require_clean,
+)
 from funnelcheck.findings import UsageError
 from funnelcheck.reference import ReferenceError, parse_reference
 from funnelcheck.render import resolve as render
 from funnelcheck.resolve import Resolver, Unresolvable, source_nodes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck resolve`'s options, typed (built from argparse once, in `cli`)."""
+
+    reference: str
+    explain: bool = False
+    rev: str | None = None
+    format: str = "text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     try:
         ref = parse_reference(args.reference)
     except ReferenceError as exc:
         raise UsageError(f"{args.reference!r}: {exc}") from None
-    loaded = open_registry(args)
+    loaded = open_registry(args, args.rev)
     require_clean(loaded)
     registry = loaded.registry
     try:

@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
+from funnelcheck.commands._common import CommonOptions
 from funnelcheck.commands.dashboard import add_common, build, report_failed_graphs
 from funnelcheck.findings import UsageError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck serve`'s options, typed (built from argparse once, in `cli`)."""
+
+    port: int = 8765
+    host: str = "127.0.0.1"
+    database: str | None = None
+    samples: int = 2000
+    seed: int = 0
+    history_limit: int = 50
+    rev: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     """Build the page, bind, print the address, serve until interrupted."""
     from funnelcheck.web.serve import DashboardApp, make_server
 

@@ -7,8 +7,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 
-from funnelcheck.commands._common import open_registry, require_clean
+from funnelcheck.commands._common import CommonOptions, open_registry, require_clean
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck simulate`'s options, typed (built from argparse once, in `cli`)."""
+
+    graph: str
+    users: int | None = None
+    out: str | None = None
+    drift: list[str] = field(default_factory=list)
+    start: str | None = None
+    days: int = 28
+    seed: int = 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,14 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     from funnelcheck.pipeline import require_extra
 
     require_extra("duckdb")
     require_extra("pyarrow")
     from funnelcheck.engine.overrides import override_slots, parse_override
     from funnelcheck.findings import UsageError
-    from funnelcheck.pipeline.simulate import default_start, parse_start, simulate, write_tables
+    from funnelcheck.pipeline.simulate import (
+        default_start,
+        parse_start,
+        simulate,
+        write_tables,
+    )
 
     start = parse_start(args.start) or default_start(args.days)
     loaded = open_registry(args)

@@ -9,9 +9,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from funnelcheck.commands._common import BlockingFindings, add_format, print_json, project_of
+from funnelcheck.commands._common import (
+    BlockingFindings,
+    CommonOptions,
+    add_format,
+    print_json,
+    project_of,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck update`'s options, typed (built from argparse once, in `cli`)."""
+
+    as_of: str | None = None
+    write: bool = False
+    format: str = "text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     from funnelcheck.pipeline import require_extra
 
     require_extra()
@@ -73,8 +89,8 @@ def _record(plan, written: list[str], pipe) -> str | None:
 
 def _refuse_if_invalid(loaded) -> None:
     """--write only on a registry that validates: the same errors `funnelcheck validate` reports."""
-    from funnelcheck.findings import ERROR
     from funnelcheck.checks import validate
+    from funnelcheck.findings import ERROR
 
     errors = [f for f in validate(loaded) if f.severity == ERROR]
     if errors:

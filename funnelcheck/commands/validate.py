@@ -10,13 +10,29 @@ import argparse
 import gc
 import os
 import sys
+from dataclasses import dataclass, field
 
-from funnelcheck.commands._common import add_rev, open_registry, print_json
+from funnelcheck.checks import validate
+from funnelcheck.commands._common import (
+    CommonOptions,
+    add_rev,
+    open_registry,
+    print_json,
+)
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.render import findings as render
-from funnelcheck.checks import validate
 
 FORMATS = ("text", "json", "github")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck validate`'s options, typed (built from argparse once, in `cli`)."""
+
+    paths: list[str] = field(default_factory=list)
+    format: str | None = None
+    strict: bool = False
+    rev: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_rev(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     if not args.rev:
         missing = [p for p in args.paths if not os.path.exists(p)]
         if missing:
@@ -38,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     paused = gc.isenabled()
     gc.disable()
     try:
-        loaded = open_registry(args)
+        loaded = open_registry(args, args.rev)
         findings = validate(loaded)
     finally:
         if paused:

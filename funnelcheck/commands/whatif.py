@@ -3,11 +3,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from typing import TextIO
 
-from funnelcheck.commands._common import BlockingFindings, add_format, add_rev, open_registry, print_json, require_clean
+from funnelcheck.commands._common import (
+    BlockingFindings,
+    CommonOptions,
+    add_format,
+    add_rev,
+    open_registry,
+    print_json,
+    require_clean,
+)
 from funnelcheck.findings import ERROR, Finding
 from funnelcheck.load.registry import Loaded
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(CommonOptions):
+    """`funnelcheck whatif`'s options, typed (built from argparse once, in `cli`)."""
+
+    graph: str
+    select: list[str] = field(default_factory=list)
+    mix: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    samples: int = 2000
+    seed: int = 0
+    rev: str | None = None
+    format: str = "text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,14 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Options) -> int:
     """Parse the options, load and check the registry, run the engine, render."""
     from funnelcheck.engine import Mix, parse_override, run_whatif
     from funnelcheck.render import whatif as render
 
     mix = Mix.from_options(args.select, args.mix)
     overrides = [parse_override(text) for text in args.overrides]
-    loaded = open_registry(args)
+    loaded = open_registry(args, args.rev)
     require_clean(loaded)
     blocking = blocking_findings(loaded, args.graph)
     if blocking:
