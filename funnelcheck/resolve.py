@@ -7,6 +7,7 @@ context keys, then the most visited nodes; ties go to the filter on the earlier 
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -28,6 +29,8 @@ class Slot:
     estimate: Estimate
     file: str | None
     kind: str = "parameter"  # parameter | inline | override
+    # An override's: the parameter (or inline base) with its edge and filters that it took the place of.
+    replaces: "Slot | None" = field(default=None, compare=False)
 
     @classmethod
     def of(cls, p: Parameter) -> "Slot":
@@ -68,10 +71,10 @@ class Unresolvable(FunnelcheckError):
 class Resolver:
     """Resolves queries against one registry (optionally within one graph), memoised.
 
-    `overrides` are slots that replace any parameter with the same edge and filters (`--set`).
+    `with_overrides` gives the same resolver with `--set` slots in place of what they replace.
     """
 
-    def __init__(self, registry: Registry, graph: Graph | None = None, overrides: Iterable[Slot] = ()):
+    def __init__(self, registry: Registry, graph: Graph | None = None):
         self.registry = registry
         self.priority = registry.context_priority()
         self.slots: dict[str, list[Slot]] = {}
@@ -85,18 +88,34 @@ class Resolver:
                 if e.inline is not None and not any(s.kind == INLINE for s in self.slots.get(e.id, ())):
                     self.slots.setdefault(e.id, []).append(
                         Slot(None, e.id, (), frozenset(), e.inline, g.where.path, INLINE))
-        for o in overrides:
-            same = [s for s in self.slots.get(o.edge, [])
-                    if s.kind != INLINE and (s.context_filter, s.visited_filter) == (o.context_filter, o.visited_filter)]
-            if not o.context_filter and not o.visited_filter:
-                same += [s for s in self.slots.get(o.edge, []) if s.kind == INLINE]
-            self.slots[o.edge] = [s for s in self.slots.get(o.edge, []) if s not in same] + [o]
+        self._index()
+
+    def _index(self) -> None:
+        """Sort each edge's slots best first; note what they look at (a query is projected onto it before memoising)."""
         for edge_slots in self.slots.values():
             edge_slots.sort(key=self.order)
-        # What each edge's slots look at: a query is projected onto it before memoising.
         self.used_keys = {e: {k for s in ss for k, _ in s.context_filter} for e, ss in self.slots.items()}
         self.used_nodes = {e: frozenset().union(*(s.visited_filter for s in ss)) for e, ss in self.slots.items()}
         self._memo: dict = {}
+
+    def same_filters(self, edge: str, context_filter: tuple, visited_filter: frozenset[str]) -> list[Slot]:
+        """What an override with this edge and these filters takes the place of: the parameter with exactly
+        these filters, and for a filter-free override also the inline base (the parameter first)."""
+        slots = self.slots.get(edge, ())
+        out = [s for s in slots if s.kind != INLINE and (s.context_filter, s.visited_filter) == (context_filter, visited_filter)]
+        if not context_filter and not visited_filter:
+            out += [s for s in slots if s.kind == INLINE]
+        return out
+
+    def with_overrides(self, overrides: Iterable[Slot]) -> "Resolver":
+        """This resolver with each override in place of what it replaces (`same_filters`); the memo starts empty."""
+        new = copy.copy(self)
+        new.slots = {e: list(ss) for e, ss in self.slots.items()}
+        for o in overrides:
+            gone = self.same_filters(o.edge, o.context_filter, o.visited_filter)
+            new.slots[o.edge] = [s for s in new.slots.get(o.edge, []) if s not in gone] + [o]
+        new._index()
+        return new
 
     def order(self, s: Slot) -> tuple:
         """Sort key: best first (steps 2 and 3 of docs/formats.md#resolution)."""

@@ -43,6 +43,7 @@ def run(args: Options) -> int:
     require_extra("duckdb")
     require_extra("pyarrow")
     from funnelcheck.engine.overrides import override_slots, parse_override
+    from funnelcheck.resolve import Resolver
     from funnelcheck.findings import UsageError
     from funnelcheck.pipeline.simulate import (
         default_start,
@@ -56,7 +57,7 @@ def run(args: Options) -> int:
     require_clean(loaded)
     graph = loaded.registry.graphs.get(args.graph)
     try:
-        drifts = override_slots(loaded.registry, graph, [parse_override(t) for t in args.drift]) if graph else []
+        drifts = override_slots(Resolver(loaded.registry, graph), graph, [parse_override(t) for t in args.drift]) if graph else []
     except UsageError as exc:
         raise UsageError(str(exc).replace("--set", "--drift", 1)) from None
     tables = simulate(loaded.registry, args.graph, args.users, args.seed, drifts, start, args.days)

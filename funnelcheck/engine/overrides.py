@@ -14,9 +14,9 @@ from typing import Sequence
 
 from funnelcheck.engine.montecarlo import InfeasibleEstimate, beta_shape
 from funnelcheck.findings import UsageError
-from funnelcheck.model import Estimate, Graph, Registry
+from funnelcheck.model import Estimate, Graph
 from funnelcheck.reference import Reference, ReferenceError, format_reference, parse_reference
-from funnelcheck.resolve import INLINE, Resolver, Slot, Unresolvable
+from funnelcheck.resolve import Resolver, Slot, Unresolvable
 
 OVERRIDE = "override"
 
@@ -51,20 +51,19 @@ def parse_override(text: str) -> Override:
 
 @dataclass(frozen=True)
 class OverrideSlot:
-    """An override turned into a resolution slot, with what it replaced."""
+    """An override turned into a resolution slot (`slot.replaces`: what it took the place of)."""
 
     slot: Slot
     overrides: tuple[Override, ...]
     before: Estimate  # what the reference resolved to without overrides
-    replaces: Slot | None  # the parameter or inline base with the same filters, if any
 
 
-def override_slots(registry: Registry, graph: Graph, overrides: Sequence[Override]) -> list[OverrideSlot]:
-    """Check overrides against the graph and build their slots (one per edge and filter set)."""
+def override_slots(resolver: Resolver, graph: Graph, overrides: Sequence[Override]) -> list[OverrideSlot]:
+    """Check overrides against the graph and build their slots (one per edge and filter set), resolving
+    what each stood for before with `resolver`, the graph's resolver without overrides."""
     if not overrides:
         return []
-    resolver = Resolver(registry, graph)
-    contexts = {c.id: c for c in registry.contexts}
+    contexts = {c.id: c for c in resolver.registry.contexts}
     nodes = {n.id for n in graph.nodes}
     grouped: dict[tuple, list[Override]] = {}
     for o in overrides:
@@ -100,11 +99,9 @@ def override_slots(registry: Registry, graph: Graph, overrides: Sequence[Overrid
             beta_shape(estimate)
         except InfeasibleEstimate as exc:
             raise UsageError(f"--set {', '.join(map(str, group))}: {exc}") from None
-        filters = (context, frozenset(visited))
-        replaces = next((s for s in resolver.slots.get(edge_id, ())
-                         if s.kind != INLINE and (s.context_filter, s.visited_filter) == filters), None)
-        if replaces is None and not context and not visited:
-            replaces = next((s for s in resolver.slots.get(edge_id, ()) if s.kind == INLINE), None)
-        slot = Slot(replaces.id if replaces else None, edge_id, context, frozenset(visited), estimate, None, OVERRIDE)
-        out.append(OverrideSlot(slot, tuple(group), before, replaces))
+        replaced = resolver.same_filters(edge_id, context, frozenset(visited))
+        replaces = replaced[0] if replaced else None
+        slot = Slot(replaces.id if replaces else None, edge_id, context, frozenset(visited), estimate, None, OVERRIDE,
+                    replaces)
+        out.append(OverrideSlot(slot, tuple(group), before))
     return out

@@ -100,13 +100,12 @@ def slot_key(slot: Slot) -> str:
     return ref[: -len(".p.mean")]
 
 
-def slot_keys(slot: Slot, graph: Graph, applied: list[OverrideSlot]) -> SlotKeys:
+def slot_keys(slot: Slot) -> SlotKeys:
     """Stream key (`slot_key`) and report name: the parameter id; `inline:<edge>` for an inline
     base; an override is reported under the name of what it replaced, else `override:<slot>`."""
     if slot.kind == OVERRIDE:
-        replaced = next((a.replaces for a in applied if a.slot == slot), None)
-        if replaced is not None:
-            return SlotKeys(slot_key(slot), slot_keys(replaced, graph, applied).used)
+        if slot.replaces is not None:
+            return SlotKeys(slot_key(slot), slot_keys(slot.replaces).used)
         return SlotKeys(slot_key(slot), "override:" + slot_key(slot))
     if slot.kind == INLINE:
         return SlotKeys(slot_key(slot), f"inline:{slot.edge}")

@@ -61,8 +61,9 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, not {seed}")
     _check_structure(graph)
-    applied = override_slots(registry, graph, overrides)
-    resolver = Resolver(registry, graph, [a.slot for a in applied])
+    plain = Resolver(registry, graph)
+    applied = override_slots(plain, graph, overrides)
+    resolver = plain.with_overrides(a.slot for a in applied)
     shares = value_shares(registry, mix)
     classes = context_classes(registry, graph, extra=[kv for a in applied for kv in a.slot.context_filter])
     segs = [s for s in weigh(segments(classes), shares) if s.weight > 0]
@@ -73,7 +74,7 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     sg = build_state_graph(registry, graph, needs=needs)
     table = ResolutionTable.build(resolver, sg, classes, segs)
     table.check_complete(graph, sg, segs)
-    keys = [slot_keys(s, graph, applied) for s in table.slots]  # aligned with table.slots
+    keys = [slot_keys(s) for s in table.slots]  # aligned with table.slots
     check_overrides_used(applied, table)
     check_feasible(table.slots, keys)
     point = _point(graph, sg, table, segs)
@@ -81,8 +82,8 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
         conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress)
     else:
         conv_draws, seg_draws, rescaled = np.zeros(0), np.zeros((len(segs), 0)), 0.0
-    return _result(graph, sg, table, segs, point, conv_draws, seg_draws, rescaled, keys, applied,
-                   shares, classes, samples, seed)
+    plan = Plan(graph, sg, table, segs, keys, applied, shares, classes, samples, seed)
+    return _result(plan, point, conv_draws, seg_draws, rescaled)
 
 
 # --- structure and resolution -----------------------------------------------------------------
@@ -266,10 +267,26 @@ def _reaches(n: int, src: np.ndarray, tgt: np.ndarray, goal: np.ndarray) -> np.n
 
 # --- result -----------------------------------------------------------------------------------
 
-def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment], point: Point,
-            conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float, keys: list[SlotKeys],
-            applied: list[OverrideSlot], shares: dict[str, dict[str, float]],
-            classes: dict[str, list[ContextClass]], samples: int, seed: int) -> WhatIfResult:
+@dataclass(frozen=True)
+class Plan:
+    """What a run propagated: the graph, its state graph, the resolved slots (and their keys) per
+    transition and segment, the weighted segments, the overrides and the mix."""
+
+    graph: Graph
+    sg: StateGraph
+    table: ResolutionTable
+    segs: list[Segment]
+    keys: list[SlotKeys]  # aligned with table.slots
+    applied: list[OverrideSlot]
+    shares: dict[str, dict[str, float]]
+    classes: dict[str, list[ContextClass]]
+    samples: int
+    seed: int
+
+
+def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float) -> WhatIfResult:
+    graph, sg, table, segs, keys = plan.graph, plan.sg, plan.table, plan.segs, plan.keys
+    samples, seed, shares, classes = plan.samples, plan.seed, plan.shares, plan.classes
     w = np.array([s.weight for s in segs])
     node_pos = {n.id: i for i, n in enumerate(graph.nodes)}
     edge_pos = {e.id: i for i, e in enumerate(graph.edges)}
@@ -303,8 +320,8 @@ def _result(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Seg
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
     used = sorted((int(i) for i in np.unique(table.index)), key=lambda i: keys[i].used)
     overrides = [AppliedOverride(format_reference(o.reference), o.value, getattr(a.before, o.reference.field),
-                                 slot_keys(a.replaces, graph, applied).used if a.replaces is not None else None)
-                 for a in applied for o in a.overrides]
+                                 slot_keys(a.slot.replaces).used if a.slot.replaces is not None else None)
+                 for a in plan.applied for o in a.overrides]
     return WhatIfResult(
         graph=graph.id,
         conversion=Summary(float(seg_point @ w), *(summarize(conv_draws) if samples else (None,) * 4)),

@@ -63,7 +63,7 @@ def simulate(registry: Registry, graph_id: str, users: int, seed: int = 0, drift
         raise UsageError("--users and --days must be positive")
     rng = np.random.default_rng(seed)
     start = start or datetime(2026, 1, 1)
-    resolver = Resolver(registry, graph, overrides=[d.slot for d in drift_slots])
+    resolver = Resolver(registry, graph).with_overrides(d.slot for d in drift_slots)
     sg = build_state_graph(registry, graph)
     edges = [e.id for e in graph.edges]
     nodes = [n.id for n in graph.nodes]
