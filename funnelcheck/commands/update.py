@@ -1,0 +1,65 @@
+"""`funnelcheck update`: Bayesian posteriors from new evidence (docs/pipeline.md).
+
+Without --write it prints the changes and the unified diff it would write. With --write the
+YAML files are rewritten (round-trip, atomically) — refused when the registry has validation
+errors. Exit 0; 1 when some parameter's evidence failed (the others are still updated) or
+--write is refused; 2 on bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from funnelcheck.commands._common import BlockingFindings, add_format, print_json, project_of
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--as-of, --write, --format."""
+    parser.add_argument("--as-of", metavar="DATE", help="count evidence up to DATE 00:00 UTC (default: today)")
+    parser.add_argument("--write", action="store_true", help="rewrite the parameter files (default: dry run)")
+    add_format(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from funnelcheck.pipeline import require_extra
+
+    require_extra()
+    from funnelcheck.commands.whatif import ProgressBar
+    from funnelcheck.pipeline.monitor import parse_as_of
+    from funnelcheck.pipeline.setup import open_pipeline
+    from funnelcheck.pipeline.update import plan_update, write_plan
+    from funnelcheck.render import update as render
+
+    as_of = parse_as_of(args.as_of)
+    pipe = open_pipeline(project_of(args))
+    if args.write:
+        _refuse_if_invalid(pipe.loaded)
+    bar = ProgressBar(sys.stderr)
+    try:
+        plan = plan_update(pipe.loaded.registry, pipe.connections, as_of,
+                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar)
+    finally:
+        bar.close()
+        pipe.connections.dispose()
+    written = write_plan(plan) if args.write else None
+    if args.format == "json":
+        print_json(render.as_json(plan))
+    else:
+        sys.stdout.write(render.text(plan, written))
+    for c in plan.errors:
+        print(f"funnelcheck update: error: {c.id}: {c.error}", file=sys.stderr)
+    return 1 if plan.errors else 0
+
+
+def _refuse_if_invalid(loaded) -> None:
+    """--write only on a registry that validates: the same errors `funnelcheck validate` reports."""
+    from funnelcheck.findings import ERROR
+    from funnelcheck.validate import validate
+
+    errors = [f for f in validate(loaded) if f.severity == ERROR]
+    if errors:
+        f = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BlockingFindings(f"update --write refused, nothing written: {f.path}:{f.line}:{f.column}: "
+                               f"{f.message}{more}; run funnelcheck validate")
