@@ -27,6 +27,8 @@ COMMANDS = {
     "simulate": ("simulate", "simulated journeys drawn from the model, into the observation tables"),
     "monitor": ("monitor", "daily check: observed rates against the registry, Red/Amber/Green"),
     "update": ("update", "Bayesian update of parameter values from observations (--write to apply)"),
+    "priors": ("priors", "prior sources: sync them into the YAML (--write) / push the registry's values back"),
+    "alerts": ("alerts", "send a test message to every configured alert channel"),
 }
 
 

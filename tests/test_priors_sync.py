@@ -18,7 +18,7 @@ def sync(root, write=True, env=None):
     src, store = open_sources(root, env=env)
     report = plan_sync(src, store)
     if write:
-        write_sync(report, src, store, find_project(config=str(root / "funnelcheck.yaml")).base)
+        write_sync(report, src, store)
     return {i.param_id: i for i in report.items}, report
 
 

@@ -36,12 +36,18 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         _refuse_if_invalid(pipe.loaded)
     bar = ProgressBar(sys.stderr)
+    priors = _priors(pipe)
     try:
         plan = plan_update(pipe.loaded.registry, pipe.connections, as_of,
-                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar)
+                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar, priors=priors)
     finally:
         bar.close()
         pipe.connections.dispose()
+        if priors.store is not None:
+            priors.store.close()
+    from funnelcheck.render.priors import fallback_lines
+
+    sys.stderr.write(fallback_lines(priors.problems, "update"))
     written = write_plan(plan) if args.write else None
     if args.format == "json":
         print_json(render.as_json(plan))
@@ -50,6 +56,18 @@ def run(args: argparse.Namespace) -> int:
     for c in plan.errors:
         print(f"funnelcheck update: error: {c.id}: {c.error}", file=sys.stderr)
     return 1 if plan.errors else 0
+
+
+def _priors(pipe):
+    """The live prior of each parameter, cached in the persistence database when it opens."""
+    from funnelcheck.pipeline.priors import live_priors
+    from funnelcheck.pipeline.store import StoreError, open_store, store_url
+
+    try:
+        store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
+    except StoreError:
+        store = None  # no cache: the sources are read afresh
+    return live_priors(pipe.loaded.registry, pipe.connections, pipe.project.base, store)
 
 
 def _refuse_if_invalid(loaded) -> None:

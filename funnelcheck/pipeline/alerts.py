@@ -269,6 +269,9 @@ def send(channel: str, spec: dict, message: str, payload: dict, env, timeout: fl
 
 def _from_env(spec: dict, key: str, channel: str, env) -> str:
     name = spec.get(key)
+    if not name and spec.get(key[:-4]):
+        raise AlertFailure(f"alerts.{channel}.{key[:-4]} is written inline: secrets only through the environment; "
+                           f"name the variable with {key}")
     if not name:
         raise AlertFailure(f"alerts.{channel}.{key} is not set (name the environment variable holding the URL)")
     value = env.get(name)

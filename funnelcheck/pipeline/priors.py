@@ -341,16 +341,28 @@ class PriorSources:
     def _cached(self, param_id: str, key: str, refresh: timedelta) -> Estimate | None:
         if self.store is None:
             return None
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(prior_cache).where(prior_cache.c.source_key == key,
-                                                            prior_cache.c.param_id == param_id)).first()
+        try:
+            with self.store.engine.connect() as conn:
+                row = conn.execute(sa.select(prior_cache).where(prior_cache.c.source_key == key,
+                                                                prior_cache.c.param_id == param_id)).first()
+        except sa.exc.SQLAlchemyError:
+            return None  # the cache is an optimisation: without it the source is read afresh
         if row is None:
             return None
         fetched = row.fetched_at if row.fetched_at.tzinfo else row.fetched_at.replace(tzinfo=timezone.utc)
         return Estimate(row.mean, row.stdev) if self.now - fetched < refresh else None
 
     def _remember(self, param_id: str, key: str, estimate: Estimate) -> None:
-        if self.store is not None:
+        if self.store is None:
+            return
+        try:
             upsert(self.store, prior_cache, [{"source_key": key, "param_id": param_id, "fetched_at": self.now,
                                               "mean": estimate.mean, "stdev": estimate.stdev}],
                    ("source_key", "param_id"))
+        except sa.exc.SQLAlchemyError:
+            pass  # not cached this time: the next run reads the source again
+
+
+def live_priors(registry: Registry, connections: Connections | None, base: Path, store: Store | None) -> PriorSources:
+    """The prior lookup `monitor`, `update` and `update-pr` use (cached in `store` when there is one)."""
+    return PriorSources(registry, connections, base, store)

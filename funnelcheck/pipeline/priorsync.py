@@ -123,13 +123,13 @@ def plan_sync(sources: PriorSources, store: Store) -> SyncReport:
     return report
 
 
-def write_sync(report: SyncReport, sources: PriorSources, store: Store, base: Path) -> SyncReport:
+def write_sync(report: SyncReport, sources: PriorSources, store: Store) -> SyncReport:
     """Write the `update` items into their YAML files (round-trip, atomic) and record what was synced."""
     params = sources.registry.parameters
     done = []
     for item in report.items:
         if item.action == UPDATE:
-            path = on_disk(item.file, base)
+            path = Path(item.file)  # display paths are relative to the current directory, as update's
             text = path.read_text(encoding="utf-8")
             write_atomic(path, rewrite_value(text, item.fetched).encode("utf-8"))
             report.written.append(item.file)
@@ -137,12 +137,6 @@ def write_sync(report: SyncReport, sources: PriorSources, store: Store, base: Pa
             done.append((params[item.param_id], item.fetched))
     record(store, sources, done, "sync")
     return report
-
-
-def on_disk(display: str, base: Path) -> Path:
-    """A registry file's path as loaded (relative to the project, or absolute)."""
-    path = Path(display)
-    return path if path.is_absolute() else base / path
 
 
 def rewrite_value(text: str, value: Estimate) -> str:

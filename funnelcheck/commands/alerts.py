@@ -1,0 +1,36 @@
+"""`funnelcheck alerts test`: one test message to every channel configured in funnelcheck.yaml.
+
+Exit 0 when every channel accepted it; 1 when one failed or none is configured (each with a
+line saying why); 2 on bad usage. Nothing goes through the outbox: a test is not kept for later.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from funnelcheck.commands._common import add_format, print_json, project_of
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """test, --format."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = sub.add_parser("test", help="send a test message to every configured channel")
+    add_format(t)
+    t.add_argument("--registry", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    t.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from funnelcheck.load.registry import load_config
+    from funnelcheck.pipeline.alerts import send_test
+    from funnelcheck.render import alerts as render
+
+    project = project_of(args)
+    config, _ = load_config(project.config_path, None) if project.config_path else (None, [])
+    report = send_test(config.data if config else {})
+    if args.format == "json":
+        print_json(report.to_json())
+    else:
+        sys.stdout.write(render.channel_lines(report))
+    return 0 if report.deliveries and not report.failed else 1
