@@ -178,7 +178,7 @@ class PriorSources:
         self.env = os.environ if env is None else env
         config = registry.config.data if registry.config else {}
         self.api_url = ((config.get("sheets") or {}).get("api_url") or DEFAULT_SHEETS_API)
-        self.problems: dict[str, str] = {}  # param_id → why its fallback (or error) was used
+        self.problems: dict[str, str] = {}  # param_id → why its fallback_value was used
         self.notes: dict[str, str] = {}  # param_id → how a value was read ("32%" → 0.32)
         self._files: dict[str, dict | PriorError] = {}
         if store is not None:
@@ -192,8 +192,8 @@ class PriorSources:
         got = self.fetch(p)
         if got.estimate is not None:
             return PriorValue(got.estimate, kind)
-        self.problems[p.id] = got.error or "no value"
         if p.fallback_value is not None:
+            self.problems[p.id] = got.error or "no value"
             return PriorValue(p.fallback_value, kind, True)
         return PriorValue(None, kind, error=f"{place(p, 'prior_source')}: prior source failed ({got.error}) "
                                             "and there is no fallback_value")

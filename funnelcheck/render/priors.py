@@ -48,6 +48,6 @@ def text(report: SyncReport, write: bool = False) -> str:
 
 
 def fallback_lines(problems: dict[str, str], command: str) -> str:
-    """One warning per parameter whose prior source failed (it used its fallback, or is an error)."""
-    return "".join(f"funnelcheck {command}: warning: {pid}: prior source failed, fallback used if any: {why}\n"
+    """One warning per parameter whose prior source failed and whose fallback_value was used."""
+    return "".join(f"funnelcheck {command}: warning: {pid}: prior source failed ({why}): using fallback_value\n"
                    for pid, why in sorted(problems.items()))
