@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
+import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -32,11 +34,37 @@ def run(store, day: int, statuses, config, env, **kw):
     return dispatch(result, store, config, env=env, timeout=kw.pop("timeout", 2.0), backoff=0.0)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = open_store("sqlite:///state.db", tmp_path)
-    yield s
-    s.close()
+def postgres_schema():
+    """A fresh PostgreSQL schema at 127.0.0.1:5432 (db `test`), dropped afterwards; under CI=true an
+    unreachable server fails the test, elsewhere it skips with the reason."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3,
+                                autocommit=True)
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc}")
+    schema = f"fc_alerts_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The persistence database on SQLite and on PostgreSQL: alert state and outbox behave the same."""
+    if request.param == "sqlite":
+        s = open_store("sqlite:///state.db", tmp_path)
+        yield s
+        s.close()
+        return
+    for url in postgres_schema():
+        s = open_store(url, tmp_path)
+        yield s
+        s.close()
 
 
 def webhook_config(**extra):

@@ -24,7 +24,7 @@ from funnelcheck.findings import FunnelcheckError, UsageError
 BRANCH = "funnelcheck/posterior-update"
 TITLE = "Posterior update of the funnel parameters"
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
-CREATED, UPDATED, NOTHING_NEW = "created", "updated", "nothing new"
+NOTHING_NEW = "nothing new"
 
 
 class GitFailure(FunnelcheckError):
@@ -112,10 +112,6 @@ def commit_changes(git: Git, base: str, files: list[str], message: str) -> tuple
                     "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}
     commit = git("commit-tree", tree, "-p", base, "-m", message, env=identity)
     return commit, tree
-
-
-def tree_of(git: Git, rev: str) -> str:
-    return git("rev-parse", f"{rev}^{{tree}}")
 
 
 def push_branch(git: Git, commit: str) -> None:

@@ -57,10 +57,13 @@ class SyncItem:
     note: str | None = None
 
     def to_json(self) -> dict:
-        pair = lambda e: None if e is None else {"mean": e.mean, "stdev": e.stdev}  # noqa: E731
         return {"id": self.param_id, "file": self.file, "source": self.source, "action": self.action,
-                "registry": pair(self.registry), "source_value": pair(self.fetched),
-                "last_synced": pair(self.last), "note": self.note}
+                "registry": _pair(self.registry), "source_value": _pair(self.fetched),
+                "last_synced": _pair(self.last), "note": self.note}
+
+
+def _pair(e: Estimate | None) -> dict | None:
+    return None if e is None else {"mean": e.mean, "stdev": e.stdev}
 
 
 @dataclass
@@ -141,20 +144,13 @@ def write_sync(report: SyncReport, sources: PriorSources, store: Store) -> SyncR
 
 def rewrite_value(text: str, value: Estimate) -> str:
     """The file with `value` set to the source's and `bayesian_update.prior` dropped, all else kept."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
+    from funnelcheck.pipeline.yamlwrite import _set, _yaml  # update's round-trip, one way to edit a file
+
+    yaml = _yaml()
     doc = yaml.load(text)
-    current = doc.get("value")
-    if isinstance(current, CommentedMap):
-        current["mean"], current["stdev"] = value.mean, value.stdev
-    else:
-        new = CommentedMap({"mean": value.mean, "stdev": value.stdev})
-        new.fa.set_flow_style()
-        doc["value"] = new
+    _set(doc, "value", {"mean": value.mean, "stdev": value.stdev})
     update = doc.get("bayesian_update")
     if isinstance(update, CommentedMap) and "prior" in update:
         del update["prior"]

@@ -12,6 +12,7 @@ from funnelcheck.render.markdown import MARKER, code, escape, render_diff, table
 ICON = {"green": "🟢", "amber": "🟠", "red": "🔴", "error": "⚠️", "insufficient": "⚪"}
 BODY_TABLE_BUDGET = 20_000
 IMPACT_LIMIT = 40_000
+LIST_LIMIT = 50  # lines per list: the body must stay under GitHub's 65,536 characters
 
 
 def arrow(before: float, after: float, fmt: str) -> str:
@@ -56,13 +57,19 @@ def body(run: UpdatePr) -> str:
     if synced:
         out.append("\n**Priors synced from their sources** (a person changed them since the last sync or push):\n")
         out += [f"- {code(i.param_id)} ({escape(i.source)}): {i.registry.mean if i.registry else '–'} → "
-                f"{i.fetched.mean:.6g} ± {i.fetched.stdev:.6g}\n" for i in synced]
+                f"{i.fetched.mean:.6g} ± {i.fetched.stdev:.6g}\n" for i in synced[:LIST_LIMIT]]
+        out.append(_more(len(synced)))
     if run.problems:
         out.append("\n**Fallback priors used** (the source failed):\n")
-        out += [f"- {code(pid)}: {escape(why)}\n" for pid, why in sorted(run.problems.items())]
+        out += [f"- {code(pid)}: {escape(why)}\n" for pid, why in sorted(run.problems.items())[:LIST_LIMIT]]
+        out.append(_more(len(run.problems)))
     if run.impact is not None:
         out.append("\n" + render_diff(run.impact, IMPACT_LIMIT).replace(MARKER + "\n", ""))
     return "".join(out)
+
+
+def _more(total: int) -> str:
+    return f"- _and {total - LIST_LIMIT} more_\n" if total > LIST_LIMIT else ""
 
 
 def text(run: UpdatePr) -> str:
