@@ -6,11 +6,15 @@ import json
 import math
 import os
 import socket
+import tempfile
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from funnelcheck.pipeline.alerts import alert_message, alert_outbox, dispatch, percent, send_test
 from funnelcheck.pipeline.result import MonitorResult, Observed, ParameterCheck, PriorUsed
@@ -229,3 +233,37 @@ def test_alerts_test_reaches_every_channel(hooks, smtp):
     report = send_test(config, {"HOOK": hooks.url + "/h", "SLACK": hooks.url + "/s"}, timeout=2.0)
     assert sorted(d.channel for d in report.deliveries if d.sent) == ["email", "slack", "webhook"]
     assert len(hooks.received) == 2 and len(smtp.messages) == 1
+
+
+def expected_alerts(statuses: list[str]) -> int:
+    """An independent count: per episode (a stretch of amber/red days, insufficient/error days ignored),
+    one alert on entering it, plus one when it entered amber and later turned red."""
+    judged = [s for s in statuses if s in ("green", "amber", "red")]
+    count, i = 0, 0
+    while i < len(judged):
+        if judged[i] == "green":
+            i += 1
+            continue
+        j = i
+        while j < len(judged) and judged[j] != "green":
+            j += 1
+        episode = judged[i:j]
+        count += 1 + (episode[0] == "amber" and "red" in episode)
+        i = j
+    return count
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["green", "amber", "red", "insufficient", "error"]), max_size=12))
+def test_alerts_over_any_sequence_of_days_match_the_episode_count(statuses):
+    from funnelcheck.pipeline.alerts import enqueue
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = open_store("sqlite:///state.db", Path(tmp))
+        for day, status in enumerate(statuses):
+            enqueue(MonitorResult(datetime(2026, 11, 1, tzinfo=timezone.utc), DAY0 + timedelta(days=day),
+                                  [check(status)]), s, webhook_config())
+        with s.engine.connect() as conn:
+            queued = conn.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar()
+        s.close()
+    assert queued == expected_alerts(statuses)
