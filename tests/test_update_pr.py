@@ -71,9 +71,10 @@ def repo(tmp_path, fake_github, monkeypatch):
 
 
 def update_pr(*argv: str) -> int:
+    """`funnelcheck github update-pr ARGV` as commands/github.py dispatches it (a sub-command of `github`)."""
     parser = argparse.ArgumentParser(parents=[common_options()])
-    github_update.add_arguments(parser)
-    return github_update.run(parser.parse_args(list(argv)))
+    github_update.add_arguments(parser.add_subparsers(dest="action").add_parser("update-pr"))
+    return github_update.run(parser.parse_args(["update-pr", *argv]))
 
 
 def branch_tip(origin: GitCli) -> str | None:
@@ -139,7 +140,7 @@ def test_the_scheduled_sequence_end_to_end(repo, fake_github, capsys, tmp_path):
 def test_an_open_pr_is_updated_in_place_with_newer_evidence(repo, fake_github, capsys):
     assert update_pr("--as-of", "2026-11-20") == 0
     tip = branch_tip(repo.origin)
-    assert update_pr("--as-of", "2026-11-22") == 0
+    assert update_pr("--as-of", "2026-11-22", "--config", "funnelcheck.yaml") == 0
     assert "updated pull request #1" in capsys.readouterr().out
     assert len(fake_github.pulls) == 1 and branch_tip(repo.origin) != tip
     assert repo.origin.git("rev-parse", f"{branch_tip(repo.origin)}^") == repo.git("rev-parse", "HEAD")

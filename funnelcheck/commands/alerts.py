@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from funnelcheck.commands._common import add_format, print_json, project_of
+from funnelcheck.commands.priors import after_command_word
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,9 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     t = sub.add_parser("test", help="send a test message to every configured channel")
     add_format(t)
-    t.add_argument("--registry", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    t.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    after_command_word(t)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from funnelcheck.commands.priors import after_command_word
 from funnelcheck.findings import UsageError
 
 
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", metavar="DATE", help="evidence up to DATE 00:00 UTC (default: today)")
     parser.add_argument("--no-alerts", action="store_true", help="send no alerts for the monitor run")
     parser.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    after_command_word(parser)
 
 
 def run(args: argparse.Namespace) -> int:

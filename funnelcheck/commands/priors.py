@@ -22,10 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(s)
     p = sub.add_parser("push", help="write the registry's values back to writable prior sources")
     add_format(p)
-    for each in (s, p):  # common options after the last command word too
-        each.add_argument("--registry", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        each.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        each.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    after_command_word(s)
+    after_command_word(p)
+
+
+def after_command_word(parser: argparse.ArgumentParser) -> None:
+    """Accept the common options after the last command word too (SPEC 10), without a sub-command's
+    defaults overwriting what was given before it (hence SUPPRESS)."""
+    parser.add_argument("--registry", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:

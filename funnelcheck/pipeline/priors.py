@@ -182,7 +182,10 @@ class PriorSources:
         self.notes: dict[str, str] = {}  # param_id → how a value was read ("32%" → 0.32)
         self._files: dict[str, dict | PriorError] = {}
         if store is not None:
-            ensure_tables(store, prior_cache)
+            try:
+                ensure_tables(store, prior_cache)
+            except sa.exc.SQLAlchemyError:
+                self.store = None  # no cache this run: every source is read afresh
 
     def __call__(self, p: Parameter) -> PriorValue:
         """The monitor's PriorLookup: the source's value, else the fallback (marked), else an error."""
