@@ -89,24 +89,28 @@ def simulate(registry: Registry, graph_id: str, users: int, seed: int = 0, drift
     for t in sg.transitions:
         outs[t.source].append(t)
     width = max(1, max(len(o) for o in outs))
-    cum = np.full((len(seg_contexts), n_states, width), 2.0)
+    probs = np.zeros((len(seg_contexts), n_states, width))
     target = np.zeros((n_states, width), dtype=np.int64)
     edge_code = np.zeros((n_states, width), dtype=np.int32)
     n_out = np.array([len(o) for o in outs], dtype=np.int64)
+    projections = {}
     for s, transitions in enumerate(outs):
         visited = sg.states[s].query_visited()
         for j, t in enumerate(transitions):
             target[s, j] = t.target
             edge_code[s, j] = edge_ix[t.edge.id]
-        for g, context in enumerate(seg_contexts):
-            probs = []
-            for t in transitions:
+            if t.edge.id not in projections:
+                projections[t.edge.id] = _project(seg_contexts, resolver.used_keys.get(t.edge.id, ()))
+            distinct, inverse = projections[t.edge.id]
+            values = []
+            for context in distinct:  # resolve once per context the edge can tell apart, not per segment
                 slot = resolver.winner(t.edge.id, visited, context)
                 if slot is None:
                     raise UsageError(f"edge '{t.edge.id}' has no parameter for {context or 'all traffic'}")
-                probs.append(slot.estimate.mean)
-            if probs:
-                cum[g, s, :len(probs)] = np.cumsum(probs)
+                values.append(slot.estimate.mean)
+            probs[:, s, j] = np.asarray(values)[inverse]
+    cum = np.cumsum(probs, axis=2)
+    cum[:, np.arange(width)[None, :] >= n_out[:, None]] = 2.0  # past the last edge: never chosen
     node_of_state = np.array([node_ix[s.node] for s in sg.states], dtype=np.int32)
     entry_states = np.array(list(sg.entries))
     entry_p = np.array([sg.entries[i] for i in entry_states])
@@ -141,6 +145,14 @@ def simulate(registry: Registry, graph_id: str, users: int, seed: int = 0, drift
     journeys["contexts"] = {key: (codes[journeys["user"]], labels) for key, (codes, labels) in drawn.items()}
     jn, vn = table_names(registry.config.data if registry.config else None, list(drawn))
     return SimulatedTables(journeys, visits, jn, vn, users)
+
+
+def _project(contexts: list[dict], keys) -> tuple[list[dict], np.ndarray]:
+    """The distinct contexts seen through `keys`, and for each segment the index of its projection."""
+    index: dict[tuple, int] = {}
+    inverse = np.array([index.setdefault(tuple(sorted((k, v) for k, v in c.items() if k in keys)), len(index))
+                        for c in contexts])
+    return [dict(key) for key in index], inverse
 
 
 def _mixed_radix_contexts(classes: dict) -> list[dict]:
