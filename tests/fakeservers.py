@@ -56,14 +56,19 @@ class FakeSheets:
 
 @dataclass
 class FakeHooks:
-    """A webhook receiver: `answers` is a queue of 'ok' | 500 | 'redirect' | 'hang'; empty means ok."""
+    """A webhook receiver: `answers` is a queue of 'ok' | 500 | 'redirect' | 'hang'; empty means ok.
+    It also serves `files` on GET."""
 
     url: str = ""
     received: list[Request] = field(default_factory=list)
     answers: list = field(default_factory=list)
     hang_seconds: float = 3.0
 
+    files: dict = field(default_factory=dict)  # path -> bytes served on GET (a CSV prior at a URL)
+
     def handle(self, req: Request) -> tuple[int, dict, bytes]:
+        if req.method == "GET" and req.path in self.files:
+            return 200, {"Content-Type": "text/csv"}, self.files[req.path]
         answer = self.answers.pop(0) if self.answers else "ok"
         if answer == "hang":
             time.sleep(self.hang_seconds)

@@ -104,3 +104,19 @@ def test_an_inline_secret_is_a_validation_finding(project, cli):
                                                  "slack: {webhook_url: \"https://hooks.slack.com/services/T/B/x\"}"))
     r = cli("validate")
     assert r.code == 1 and "inline-credential" in r.out
+
+
+def test_sync_json_and_a_csv_at_a_url(project, sheets, hooks, cli):
+    hooks.files["/priors.csv"] = b"param_id,mean,stdev\nb-csv,45%,0.05\n"
+    param = project / "registry/parameters/b-csv.yaml"
+    param.write_text(param.read_text().replace("path: priors.csv", f"url: \"{hooks.url}/priors.csv\""))
+    sheets.cells[KEY] = [[0.3, 0.05]]
+    r = cli("priors", "sync", "--format", "json")
+    assert r.code == 0, r
+    data = json.loads(r.out)
+    assert data["summary"] == {"update": 1, "unchanged": 1, "kept": 0, "error": 1}
+    b = next(p for p in data["parameters"] if p["id"] == "b-csv")
+    assert b["action"] == "update" and b["source_value"] == {"mean": 0.45, "stdev": 0.05}
+    assert data["written"] == []
+    r = cli("priors", "push")
+    assert "b-csv (csv): 0.4 ± 0.05: not writable" in r.out

@@ -181,3 +181,14 @@ def test_a_failing_pr_call_after_the_push_is_retried_by_the_next_run(repo, fake_
     assert update_pr("--as-of", "2026-11-20") == 0
     assert len(fake_github.pulls) == 1
     assert json.loads(json.dumps(fake_github.pulls[0]))["head"]["ref"] == BRANCH
+
+
+def test_a_registry_with_errors_gets_no_pull_request(repo, fake_github):
+    from funnelcheck.commands._common import BlockingFindings
+
+    repo.commit("break it", {"registry/parameters/add-to-cart-base.yaml": "id: add-to-cart-base\nedge: nowhere\n"
+                                                                           "value: {mean: 0.5, stdev: 0.1}\n"})
+    repo.git("push", "-q", "origin", "main")
+    with pytest.raises(BlockingFindings, match="refused"):
+        update_pr("--as-of", "2026-11-20")
+    assert branch_tip(repo.origin) is None and fake_github.writes() == []

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     require_extra()
     from funnelcheck.commands._common import project_of
+    from funnelcheck.commands.update import _refuse_if_invalid
+    from funnelcheck.load.registry import load_project
     from funnelcheck.github import client as github
     from funnelcheck.github.pulls import run_update_pr
     from funnelcheck.pipeline.monitor import parse_as_of
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if not token:
         raise UsageError("GITHUB_TOKEN is not set: update-pr needs a token that may write pull requests")
     client = github.Client(token, os.environ.get("GITHUB_API_URL") or github.DEFAULT_API)
-    result = run_update_pr(project_of(args), as_of, client, repository, render.body, not args.no_alerts)
+    project = project_of(args)
+    _refuse_if_invalid(load_project(project))  # as `update --write`: no pull request from a broken registry
+    result = run_update_pr(project, as_of, client, repository, render.body, not args.no_alerts)
     sys.stderr.write(fallback_lines(result.problems, "github update-pr"))
     if result.alerts is not None:
         sys.stderr.write(render_alerts.text(result.alerts, "github update-pr"))
