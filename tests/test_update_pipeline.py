@@ -11,7 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from ruamel.yaml import YAML
 
+import sqlalchemy as sa
+
 from funnelcheck.pipeline.stats import moment_match
+from funnelcheck.pipeline.store import open_store, parameter_values
 
 from test_pipeline_support import AS_OF, make_project, simulate_into
 
@@ -73,6 +76,12 @@ def test_write_then_again_changes_nothing(cli, project):
     r = cli("update", "--as-of", AS_OF, "--write", cwd=project)
     assert r.code == 0 and "0 of 31 parameters change" in r.out
     assert snapshot(project) == once
+    store = open_store("sqlite:///.funnelcheck/funnelcheck.db", project)
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(parameter_values).where(parameter_values.c.source == "update")).all()
+    store.close()
+    assert len(rows) == 31
+    assert {r.param_id: r.mean for r in rows}["signup-base"] == pytest.approx(data["value"]["mean"])
 
 
 def test_the_next_update_counts_only_newer_evidence(cli, project):

@@ -49,13 +49,32 @@ def run(args: argparse.Namespace) -> int:
 
     sys.stderr.write(fallback_lines(priors.problems, "update"))
     written = write_plan(plan) if args.write else None
+    stored = _record(plan, written, pipe) if written else None
     if args.format == "json":
         print_json(render.as_json(plan))
     else:
         sys.stdout.write(render.text(plan, written))
     for c in plan.errors:
         print(f"funnelcheck update: error: {c.id}: {c.error}", file=sys.stderr)
-    return 1 if plan.errors else 0
+    if stored:
+        print(f"funnelcheck update: error: posteriors written to the YAML but not recorded: {stored}", file=sys.stderr)
+    return 1 if plan.errors or stored else 0
+
+
+def _record(plan, written: list[str], pipe) -> str | None:
+    """Record the written posteriors in parameter_values (source `update`); the error, if any."""
+    from funnelcheck.pipeline.store import StoreError, open_store, store_url
+    from funnelcheck.pipeline.update import value_rows
+
+    try:
+        store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
+        try:
+            store.write_values(value_rows(plan, written))
+        finally:
+            store.close()
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 def _priors(pipe):

@@ -137,6 +137,14 @@ def write_plan(plan: UpdatePlan) -> list[str]:
     return written
 
 
+def value_rows(plan: UpdatePlan, written: list[str]) -> list[dict]:
+    """parameter_values rows for the posteriors written: stamped with the end of their evidence."""
+    done = set(written)
+    return [{"param_id": c.id, "timestamp": c.window.end, "mean": round(c.posterior.mean, DIGITS),
+             "stdev": round(c.posterior.stdev, DIGITS), "source": "update"}
+            for c in plan.changes if c.changes and c.file in done]
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
