@@ -218,3 +218,27 @@ def test_feasibility_matches_the_beta_bound(mean, stdev):
 def test_csv_without_the_header_is_refused_for_every_row():
     with pytest.raises(PriorError, match="missing columns mean, stdev"):
         parse_csv("param_id,value\na,0.3\n", "p.csv")
+
+
+def test_an_unreachable_sheets_api_is_tried_once_per_run(tmp_path, sheets, monkeypatch):
+    import funnelcheck.pipeline.priors as priors
+
+    write_tree(tmp_path, project_files("http://127.0.0.1:9"))
+    second = tmp_path / "registry/parameters/b-csv.yaml"
+    second.write_text(second.read_text().replace("{type: csv, path: priors.csv}",
+                                                 f"{{type: sheets, url: \"{SHEET}\", range: \"Priors!B3:C3\"}}"))
+    calls = []
+    monkeypatch.setattr(priors, "call", _raising(calls))
+    src, _ = open_sources(tmp_path)
+    assert src(src.registry.parameters["a-sheet"]).fallback
+    assert "down" in src(src.registry.parameters["b-csv"]).error
+    assert len(calls) == 1
+
+
+def _raising(calls):
+    from funnelcheck.pipeline.httpclient import HttpFailure
+
+    def call(*args, **kwargs):
+        calls.append(args)
+        raise HttpFailure("cannot reach http://127.0.0.1:9/v4: down")
+    return call

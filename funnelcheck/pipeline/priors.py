@@ -181,6 +181,7 @@ class PriorSources:
         self.problems: dict[str, str] = {}  # param_id → why its fallback_value was used
         self.notes: dict[str, str] = {}  # param_id → how a value was read ("32%" → 0.32)
         self._files: dict[str, dict | PriorError] = {}
+        self._sheets_down: PriorError | None = None  # an unreachable API is tried once per run, not per parameter
         if store is not None:
             try:
                 ensure_tables(store, prior_cache)
@@ -259,11 +260,16 @@ class PriorSources:
         headers, query = sheets_auth(self.env)
         url = sheets_url(self.api_url, sheet_id(s.get("url", "")), cell_range)
         url += "?" + urllib.parse.urlencode({"valueRenderOption": "UNFORMATTED_VALUE", **query})
+        if self._sheets_down is not None:
+            raise self._sheets_down
         try:
             answer = call("GET", url, headers=headers)
             data = json.loads(answer.body)
         except HttpFailure as exc:
-            raise PriorError(f"Google Sheets: {exc}") from None
+            failure = PriorError(f"Google Sheets: {exc}")
+            if exc.status is None:  # no answer at all (unreachable, timed out): the next range would wait again
+                self._sheets_down = failure
+            raise failure from None
         except ValueError:
             raise PriorError(f"Google Sheets: range {cell_range}: the answer is not JSON") from None
         return cells_of(data, cell_range)
