@@ -192,3 +192,20 @@ def test_a_registry_with_errors_gets_no_pull_request(repo, fake_github):
     with pytest.raises(BlockingFindings, match="refused"):
         update_pr("--as-of", "2026-11-20")
     assert branch_tip(repo.origin) is None and fake_github.writes() == []
+
+
+def test_a_failure_midway_leaves_the_work_tree_as_it_was(repo, fake_github, monkeypatch):
+    import funnelcheck.pipeline.update as update
+
+    (repo.path / "registry/priors.csv").write_text("param_id,mean,stdev\ncheckout-base,0.45,0.05\n")
+    repo.commit("the pricing team's new estimate")
+    repo.git("push", "-q", "origin", "main")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the warehouse went away")
+
+    monkeypatch.setattr(update, "plan_update", broken)
+    with pytest.raises(RuntimeError):
+        update_pr("--as-of", "2026-11-20")
+    assert repo.git("status", "--porcelain", "--untracked-files=no") == ""  # the synced prior was put back
+    assert branch_tip(repo.origin) is None and fake_github.writes() == []

@@ -184,7 +184,7 @@ def run_update_pr(project, as_of: datetime, client, repository: str, body_of, se
         run.action = run.pull_request.action
         return run
     finally:
-        restore(git, files)
+        restore(git, files or changed_files(git))  # prepare() saw a clean tree: every change is this run's
 
 
 def compute(project, run: UpdatePr, send_alerts: bool = True):
