@@ -1,7 +1,9 @@
 """Run the benchmarks: `python -m bench` runs all, `python -m bench validate engine --quick` some.
 
 Each bench_<name>.py has `main(argv) -> int` and prints its figures side by side with the
-baseline it compares against, as ratios measured in the same run.
+baseline it compares against, as ratios measured in the same run. Benchmarks are found by
+their module name: engine, git, pipeline (`python -m bench pipeline --quick` for 1M rows),
+validate.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from funnelcheck.load.registry import find_project
 from funnelcheck.pipeline.observations import Window, collect
-from funnelcheck.pipeline.setup import open_pipeline
+from funnelcheck.pipeline.project import open_pipeline
 from funnelcheck.pipeline.store import monitor_results, open_store
 
 from test_pipeline_support import (AS_OF, copy_to_postgres, make_project, pg_schema, run_cli_subprocess,  # noqa: F401

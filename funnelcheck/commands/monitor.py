@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     require_extra()
     from funnelcheck.commands.whatif import ProgressBar
     from funnelcheck.pipeline.monitor import parse_as_of, run_monitor
-    from funnelcheck.pipeline.setup import head_revision, open_pipeline, skipped_files
+    from funnelcheck.pipeline.project import head_revision, open_pipeline, skipped_files
     from funnelcheck.pipeline.store import StoreError, open_store, store_url
     from funnelcheck.render import monitor as render
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     require_extra()
     from funnelcheck.commands.whatif import ProgressBar
     from funnelcheck.pipeline.monitor import parse_as_of
-    from funnelcheck.pipeline.setup import open_pipeline
+    from funnelcheck.pipeline.project import open_pipeline
     from funnelcheck.pipeline.update import plan_update, write_plan
     from funnelcheck.render import update as render
 

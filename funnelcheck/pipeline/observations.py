@@ -168,8 +168,9 @@ def collect(registry: Registry, params: list[Parameter], windows: dict[str, Wind
         done += 1
         if progress:
             progress(done, total)
+    default = (config.get("observations") or {}).get("connection")
     for p in sqls:
-        out[p.id] = _run_sql(p, windows[p.id], connections)
+        out[p.id] = _run_sql(p, windows[p.id], connections, default)
         done += 1
         if progress:
             progress(done, total)
@@ -264,17 +265,19 @@ def assign(registry: Registry, resolver: Resolver, params: list[Parameter], cell
     return {pid: Evidence(Observed(n, k)) for pid, (n, k) in totals.items()}
 
 
-def _run_sql(p: Parameter, window: Window, connections: Connections) -> Evidence:
+def _run_sql(p: Parameter, window: Window, connections: Connections, default: str | None) -> Evidence:
     import sqlalchemy as sa
 
     source = p.observation_source
     where = f"{place(p, 'observation_source', 'query')}: observation_source.query"
-    if not source.get("connection"):
-        return Evidence(error=f"{place(p, 'observation_source')}: observation_source.connection: required for type sql")
+    connection = source.get("connection") or default
+    if not connection:
+        return Evidence(error=f"{place(p, 'observation_source')}: observation_source.connection: none given and "
+                              f"{CONFIG} observations.connection is not set")
     if not source.get("query"):
         return Evidence(error=f"{where}: required for type sql")
     try:
-        engine = connections.engine(source["connection"])
+        engine = connections.engine(connection)
         query = sa.text(source["query"])
         binds = {k: v for k, v in (("window_start", _naive(window.start)), ("window_end", _naive(window.end)))
                  if k in query._bindparams}

@@ -10,7 +10,7 @@ visited) — with the names of funnelcheck.yaml `observations`, else the SPEC 9 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -175,7 +175,7 @@ def parse_start(text: str | None) -> datetime | None:
 
 def default_start(days: int, today: datetime | None = None) -> datetime:
     """Without --start the data ends at today's UTC midnight."""
-    today = today or datetime.utcnow()
+    today = today or datetime.now(timezone.utc)
     return datetime(today.year, today.month, today.day) - timedelta(days=days)
 
 
