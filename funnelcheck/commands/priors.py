@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     require_extra()
     from funnelcheck.pipeline.priors import live_priors
     from funnelcheck.pipeline.priorsync import ERROR, plan_sync, push, write_sync
-    from funnelcheck.pipeline.setup import open_pipeline
+    from funnelcheck.pipeline.project import open_pipeline
     from funnelcheck.pipeline.store import open_store, store_url
     from funnelcheck.render import priors as render
 

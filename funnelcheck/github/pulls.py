@@ -194,7 +194,7 @@ def compute(project, run: UpdatePr, send_alerts: bool = True):
     from funnelcheck.pipeline.monitor import run_monitor
     from funnelcheck.pipeline.priors import live_priors
     from funnelcheck.pipeline.priorsync import plan_sync, write_sync
-    from funnelcheck.pipeline.setup import open_pipeline
+    from funnelcheck.pipeline.project import open_pipeline
     from funnelcheck.pipeline.store import open_store, store_url
     from funnelcheck.pipeline.update import plan_update, write_plan
 
