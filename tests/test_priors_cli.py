@@ -120,3 +120,12 @@ def test_sync_json_and_a_csv_at_a_url(project, sheets, hooks, cli):
     assert data["written"] == []
     r = cli("priors", "push")
     assert "b-csv (csv): 0.4 ± 0.05: not writable" in r.out
+
+
+def test_sync_write_refuses_a_registry_with_errors(project, sheets, cli):
+    sheets.cells[KEY] = [[0.35, 0.04]]
+    (project / "registry/parameters/d.yaml").write_text("id: d\nedge: nowhere\nvalue: {mean: 0.5, stdev: 0.1}\n")
+    before = (project / "registry/parameters/a-sheet.yaml").read_text()
+    r = cli("priors", "sync", "--write")
+    assert r.code == 1 and "priors sync --write refused, nothing written: registry/parameters/d.yaml" in r.err
+    assert (project / "registry/parameters/a-sheet.yaml").read_text() == before

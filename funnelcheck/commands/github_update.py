@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from funnelcheck.commands.priors import after_command_word
+from funnelcheck.commands.priors import after_command_word, refuse_invalid
 from funnelcheck.findings import UsageError
 
 
@@ -30,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
 
     require_extra()
     from funnelcheck.commands._common import project_of
-    from funnelcheck.commands.update import _refuse_if_invalid
     from funnelcheck.load.registry import load_project
     from funnelcheck.github import client as github
     from funnelcheck.github.pulls import run_update_pr
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("GITHUB_TOKEN is not set: update-pr needs a token that may write pull requests")
     client = github.Client(token, os.environ.get("GITHUB_API_URL") or github.DEFAULT_API)
     project = project_of(args)
-    _refuse_if_invalid(load_project(project))  # as `update --write`: no pull request from a broken registry
+    refuse_invalid(load_project(project), "github update-pr")  # no pull request from a broken registry
     result = run_update_pr(project, as_of, client, repository, render.body, not args.no_alerts)
     sys.stderr.write(fallback_lines(result.problems, "github update-pr"))
     if result.alerts is not None:

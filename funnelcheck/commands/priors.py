@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from funnelcheck.commands._common import add_format, print_json, project_of
+from funnelcheck.commands._common import BlockingFindings, add_format, print_json, project_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format(p)
     after_command_word(s)
     after_command_word(p)
+
+
+def refuse_invalid(loaded, what: str) -> None:
+    """As `update --write`: nothing is written into a registry that does not validate (its first error)."""
+    from funnelcheck.findings import ERROR
+    from funnelcheck.validate import validate
+
+    errors = [f for f in validate(loaded) if f.severity == ERROR]
+    if errors:
+        f = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BlockingFindings(f"{what} refused, nothing written: {f.path}:{f.line}:{f.column}: {f.message}{more}; "
+                               "run funnelcheck validate")
 
 
 def after_command_word(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from funnelcheck.render import priors as render
 
     pipe = open_pipeline(project_of(args))
+    if getattr(args, "write", False):
+        refuse_invalid(pipe.loaded, "priors sync --write")
     store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
     try:
         sources = live_priors(pipe.loaded.registry, pipe.connections, pipe.project.base, store)
