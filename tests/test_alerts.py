@@ -267,3 +267,33 @@ def test_alerts_over_any_sequence_of_days_match_the_episode_count(statuses):
             queued = conn.execute(sa.select(sa.func.count()).select_from(alert_outbox)).scalar()
         s.close()
     assert queued == expected_alerts(statuses)
+
+
+def test_email_logs_in_with_credentials_from_the_environment(store):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    seen = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        login, password = (v.decode() if isinstance(v, bytes) else v for v in (auth_data.login, auth_data.password))
+        seen.append((login, password))
+        return AuthResult(success=password == "s3cret")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False)
+    controller.start()
+    try:
+        config = {"alerts": {"email": {"smtp_host": "127.0.0.1", "smtp_port": port, "from": "fc@example.com",
+                                       "to": ["models@example.com"], "username_env": "U", "password_env": "P"}}}
+        report = run(store, 0, ["red"], config, {"U": "fc", "P": "wrong"})
+        assert not report.deliveries[0].sent and report.deliveries[0].error.startswith("email: 127.0.0.1")
+        assert box.messages == []
+        report = run(store, 1, ["red"], config, {"U": "fc", "P": "s3cret"})
+        assert report.deliveries[0].sent and len(box.messages) == 1
+        assert seen[0] == ("fc", "wrong") and seen[-1] == ("fc", "s3cret")
+    finally:
+        controller.stop()
