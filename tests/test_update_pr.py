@@ -114,6 +114,10 @@ def test_the_scheduled_sequence_end_to_end(repo, fake_github, capsys, tmp_path):
     assert cells[7] == f"{prior.alpha:.6g} → {post.alpha:.6g}"
     assert cells[8] == f"{prior.beta:.6g} → {post.beta:.6g}"
     assert "Funnel impact" in body and "shop" in body
+    with sqlite3.connect(repo.path / ".funnelcheck/fc.db") as db:
+        recorded = db.execute("SELECT mean FROM parameter_values WHERE param_id = 'checkout-base' "
+                              "AND source = 'update'").fetchall()
+    assert recorded == [(pytest.approx(post.mean, abs=1e-6),)]
     summary = (tmp_path / "summary.md").read_text()
     assert "funnelcheck monitor — 2026-11-20" in summary and "https://github.test/pull/1" in summary
 

@@ -196,7 +196,7 @@ def compute(project, run: UpdatePr, send_alerts: bool = True):
     from funnelcheck.pipeline.priorsync import plan_sync, write_sync
     from funnelcheck.pipeline.project import open_pipeline
     from funnelcheck.pipeline.store import open_store, store_url
-    from funnelcheck.pipeline.update import plan_update, write_plan
+    from funnelcheck.pipeline.update import plan_update, value_rows, write_plan
 
     pipe = open_pipeline(project)
     store = open_store(store_url(pipe.config, project.base), project.base)
@@ -213,7 +213,7 @@ def compute(project, run: UpdatePr, send_alerts: bool = True):
             run.alerts = alerts.dispatch(run.monitor, store, pipe.config)
         run.plan = plan_update(registry, pipe.connections, run.as_of,
                                lambda path: Path(path).read_text(encoding="utf-8"), priors=sources)
-        write_plan(run.plan)
+        store.write_values(value_rows(run.plan, write_plan(run.plan)))  # as `update --write` records them
         run.problems = dict(sources.problems)
         return load_project(project)
     finally:
