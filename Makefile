@@ -26,6 +26,7 @@ demo: $(STAMP) $(DEMO_DATA)
 	$(BIN)/funnelcheck validate
 	$(BIN)/funnelcheck resolve "e.signup.visited(pricing).context(channel='google',device='mobile').p.mean" --explain
 	$(BIN)/funnelcheck whatif saas-signup
+	$(BIN)/funnelcheck priors sync
 	$(BIN)/funnelcheck monitor --as-of $(DEMO_AS_OF)
 	$(BIN)/funnelcheck update --as-of $(DEMO_AS_OF)
 	$(BIN)/funnelcheck dashboard --output .funnelcheck/dashboard

@@ -29,6 +29,8 @@ COMMANDS = {
     "update": ("update", "Bayesian update of parameter values from observations (--write to apply)"),
     "dashboard": ("dashboard", "write the what-if, model-fit and history dashboard as one offline HTML file"),
     "serve": ("serve", "serve the dashboard on 127.0.0.1 with live p.mean overrides"),
+    "priors": ("priors", "prior sources: sync them into the YAML (--write) / push the registry's values back"),
+    "alerts": ("alerts", "send a test message to every configured alert channel"),
 }
 
 

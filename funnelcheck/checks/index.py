@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from funnelcheck.engine.statespace import build_state_graph
 from funnelcheck.load.registry import Loaded
-from funnelcheck.model import Graph, Parameter
+from funnelcheck.model import Graph, Parameter, Registry
 from funnelcheck.resolve import Resolver
 
 # Sums of probabilities are compared with this slack, so 0.7 + 0.2 + 0.1 never fails on rounding.
@@ -40,7 +40,9 @@ class CheckIndex:
     def resolver(self, graph: Graph) -> Resolver:
         """The graph's resolver, built once: every check and every node of the graph shares it."""
         if graph.id not in self._resolvers:
-            self._resolvers[graph.id] = Resolver(self.registry, graph)
+            params = {p.id: p for e_id in dict.fromkeys(e.id for e in graph.edges) for p in self.by_edge.get(e_id, ())}
+            sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
+            self._resolvers[graph.id] = Resolver(sub, graph)
         return self._resolvers[graph.id]
 
     def visited_at(self, graph: Graph) -> dict[str, set[frozenset[str]]]:

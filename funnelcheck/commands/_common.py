@@ -74,3 +74,24 @@ def require_clean(loaded: Loaded, what: str = "the registry") -> None:
 def print_json(data, stream=None) -> None:
     """Indented JSON, written at once (a large result in one write, not thousands of small ones)."""
     (stream or sys.stdout).write(json_text(data))
+
+
+def refuse_invalid(loaded, what: str) -> None:
+    """As `update --write`: nothing is written into a registry that does not validate (its first error)."""
+    from funnelcheck.checks import validate
+    from funnelcheck.findings import ERROR
+
+    errors = [f for f in validate(loaded) if f.severity == ERROR]
+    if errors:
+        f = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BlockingFindings(f"{what} refused, nothing written: {f.path}:{f.line}:{f.column}: {f.message}{more}; "
+                               "run funnelcheck validate")
+
+
+def after_command_word(parser: argparse.ArgumentParser) -> None:
+    """Accept the common options after the last command word too (SPEC 10), without a sub-command's
+    defaults overwriting what was given before it (hence SUPPRESS)."""
+    parser.add_argument("--registry", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

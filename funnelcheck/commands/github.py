@@ -1,4 +1,5 @@
-"""`funnelcheck github comment|pr`: the sticky PR comment and the posterior-update PR.
+"""`funnelcheck github comment|pr|update-pr`: the sticky PR comment, a PR from a fixed branch, and the
+whole scheduled posterior update (`update-pr`, in commands/github_update.py).
 
 Settings come from the environment GitHub Actions provides: `GITHUB_TOKEN`, `GITHUB_REPOSITORY`,
 `GITHUB_API_URL` (default https://api.github.com), `GITHUB_EVENT_PATH` (for the PR number)
@@ -13,6 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from funnelcheck.commands import github_update
 from funnelcheck.commands._common import CommonOptions
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.render.format import gh_data
@@ -30,6 +32,8 @@ class Options(CommonOptions):
     branch: str | None = None
     title: str | None = None
     base: str | None = None
+    as_of: str | None = None
+    no_alerts: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--body-file", required=True, metavar="FILE")
     p.add_argument("--base", metavar="BRANCH", help="target branch (default: the repository's default branch)")
     p.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+    github_update.add_arguments(sub.add_parser(
+        "update-pr", help="the scheduled posterior update: priors sync, monitor, update, one pull request"))
 
 
 def run(args: Options) -> int:
+    if args.action == "update-pr":
+        return github_update.run(args)
     from funnelcheck.github import client as github
     from funnelcheck.render.markdown import MARKER
 

@@ -59,10 +59,10 @@ def run(args: Options) -> int:
     except StoreError as exc:
         store_error = str(exc)
     bar = Progress(sys.stderr, "monitor")
+    priors = _priors(pipe, store)
     try:
-        result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous,
-                             revision=head_revision(pipe.project.base),
-                             progress=bar.counter("queries"))
+        result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous, priors=priors,
+                             revision=head_revision(pipe.project.base), progress=bar.counter("queries"))
     finally:
         bar.close()
         pipe.connections.dispose()
@@ -75,6 +75,9 @@ def run(args: Options) -> int:
             _alerts(result, store, pipe.config)
         store.close()
     result.store_error = store_error
+    from funnelcheck.render.priors import fallback_lines
+
+    sys.stderr.write(fallback_lines(priors.problems, "monitor"))
     _render(result, args.format, render)
     if store_error:
         print(f"funnelcheck monitor: error: results not stored: {store_error}", file=sys.stderr)
@@ -82,13 +85,22 @@ def run(args: Options) -> int:
     return 1 if result.fails(args.fail_on) else 0
 
 
+def _priors(pipe, store):
+    """The live prior of each parameter (prior sources, cached in the store, with fallback)."""
+    from funnelcheck.pipeline.priors import live_priors
+
+    return live_priors(pipe.loaded.registry, pipe.connections, pipe.project.base, store)
+
+
 def _alerts(result, store, config: dict) -> None:
-    """The alerts seam: `funnelcheck.pipeline.alerts.dispatch(result, store, config)` once it exists."""
+    """Queue and send alerts; a failure is a warning line and never changes the exit code."""
+    from funnelcheck.pipeline import alerts
+    from funnelcheck.render import alerts as render_alerts
+
     try:
-        from funnelcheck.pipeline import alerts
-    except ImportError:
-        return
-    alerts.dispatch(result, store, config)
+        sys.stderr.write(render_alerts.text(alerts.dispatch(result, store, config)))
+    except Exception as exc:  # the results are stored and will be printed whatever happened here
+        print(f"funnelcheck monitor: warning: alerts failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _render(result, fmt: str, render) -> None:

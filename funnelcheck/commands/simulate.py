@@ -43,7 +43,6 @@ def run(args: Options) -> int:
     require_extra("duckdb")
     require_extra("pyarrow")
     from funnelcheck.engine.overrides import override_slots, parse_override
-    from funnelcheck.resolve import Resolver
     from funnelcheck.findings import UsageError
     from funnelcheck.pipeline.simulate import (
         default_start,
@@ -51,6 +50,7 @@ def run(args: Options) -> int:
         simulate,
         write_tables,
     )
+    from funnelcheck.resolve import Resolver
 
     start = parse_start(args.start) or default_start(args.days)
     loaded = open_registry(args)

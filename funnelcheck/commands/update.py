@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from funnelcheck.commands._common import (
-    BlockingFindings,
     CommonOptions,
     add_format,
     print_json,
     project_of,
+    refuse_invalid,
 )
 
 
@@ -50,14 +50,21 @@ def run(args: Options) -> int:
     as_of = parse_as_of(args.as_of)
     pipe = open_pipeline(project_of(args))
     if args.write:
-        _refuse_if_invalid(pipe.loaded)
+        refuse_invalid(pipe.loaded, "update --write")
     bar = Progress(sys.stderr, "update")
+    priors = _priors(pipe)
     try:
         plan = plan_update(pipe.loaded.registry, pipe.connections, as_of,
-                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar.counter("queries"))
+                           lambda path: Path(path).read_text(encoding="utf-8"), progress=bar.counter("queries"),
+                           priors=priors)
     finally:
         bar.close()
         pipe.connections.dispose()
+        if priors.store is not None:
+            priors.store.close()
+    from funnelcheck.render.priors import fallback_lines
+
+    sys.stderr.write(fallback_lines(priors.problems, "update"))
     written = write_plan(plan) if args.write else None
     stored = _record(plan, written, pipe) if written else None
     if args.format == "json":
@@ -87,14 +94,13 @@ def _record(plan, written: list[str], pipe) -> str | None:
     return None
 
 
-def _refuse_if_invalid(loaded) -> None:
-    """--write only on a registry that validates: the same errors `funnelcheck validate` reports."""
-    from funnelcheck.checks import validate
-    from funnelcheck.findings import ERROR
+def _priors(pipe):
+    """The live prior of each parameter, cached in the persistence database when it opens."""
+    from funnelcheck.pipeline.priors import live_priors
+    from funnelcheck.pipeline.store import StoreError, open_store, store_url
 
-    errors = [f for f in validate(loaded) if f.severity == ERROR]
-    if errors:
-        f = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise BlockingFindings(f"update --write refused, nothing written: {f.path}:{f.line}:{f.column}: "
-                               f"{f.message}{more}; run funnelcheck validate")
+    try:
+        store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
+    except StoreError:
+        store = None  # no cache: the sources are read afresh
+    return live_priors(pipe.loaded.registry, pipe.connections, pipe.project.base, store)

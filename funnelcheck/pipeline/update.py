@@ -11,7 +11,7 @@ from pathlib import Path
 from funnelcheck.model import Registry
 from funnelcheck.pipeline import stats
 from funnelcheck.pipeline.connections import Connections
-from funnelcheck.pipeline.monitor import monitored, prior_beta, yaml_prior
+from funnelcheck.pipeline.monitor import PriorLookup, monitored, prior_beta, yaml_prior
 from funnelcheck.pipeline.observations import Progress, Window, collect, observation_window, place
 from funnelcheck.pipeline.yamlwrite import rewrite_posterior
 
@@ -85,7 +85,7 @@ def update_window(p, as_of: datetime) -> Window:
 
 
 def plan_update(registry: Registry, connections: Connections, as_of: datetime, read_text,
-                progress: Progress | None = None) -> UpdatePlan:
+                progress: Progress | None = None, priors: PriorLookup = yaml_prior) -> UpdatePlan:
     """Compute every posterior and the new file texts; `read_text(display_path)` gives a file's text."""
     changes: dict[str, UpdateChange] = {}
     windows: dict[str, Window] = {}
@@ -103,7 +103,7 @@ def plan_update(registry: Registry, connections: Connections, as_of: datetime, r
             continue
         window = windows[p.id]
         try:
-            prior = prior_beta(p, yaml_prior(p))
+            prior = prior_beta(p, priors(p))
         except ValueError as exc:
             changes[p.id] = UpdateChange(p.id, p.where.path, window, error=f"{place(p, 'value')}: {exc}")
             continue

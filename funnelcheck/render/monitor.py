@@ -28,7 +28,8 @@ def change(c: ParameterCheck) -> str:
 
 def _cells(c: ParameterCheck) -> list[str]:
     observed = c.observed
-    return [c.status.upper(), c.reference, pct(c.expected, 1, none="-"), pct(observed.rate if observed else None, 1, none="-"),
+    expected = pct(c.expected, 1, none="-") + (" fallback" if c.prior and c.prior.fallback else "")
+    return [c.status.upper(), c.reference, expected, pct(observed.rate if observed else None, 1, none="-"),
             str(observed.n) if observed else "-", _sigma(c.z), change(c)]
 
 
