@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+import shutil
+
 from funnelcheck.load.cache import cache_dir
 from funnelcheck.load.registry import ParseCache, find_project, load, load_project
 from funnelcheck.load.sources import DictSource, WorkTreeSource
@@ -71,3 +73,22 @@ def test_load_project_writes_its_cache_in_the_user_cache_folder(tmp_path, monkey
     load_project(find_project())
     assert (cache_dir(tmp_path) / "parse.json").is_file()
     assert not (tmp_path / ".funnelcheck").exists()  # nothing in the repository
+
+
+def test_parsing_over_several_processes_gives_what_one_process_gives(tmp_path, monkeypatch):
+    """Past PARALLEL_AT uncached files, parsing is spread over forked workers: the model, the findings
+    and the cache entries must be the ones a serial parse gives (bad files and findings included)."""
+    from funnelcheck.load import registry as registry_module
+
+    reg = tmp_path / "registry"
+    shutil.copytree(EXAMPLE, reg)
+    (reg / "parameters" / "broken.yaml").write_text("id: broken\nedge: [signup\n")
+    (reg / "parameters" / "odd.yaml").write_text("id: not-odd\nedge: signup\nvalue: {mean: .nan, stdev: 0.1}\n")
+    serial_cache, parallel_cache = ParseCache(), ParseCache()
+    serial = load(WorkTreeSource(reg), cache=serial_cache)
+    monkeypatch.setattr(registry_module, "PARALLEL_AT", 2)
+    parallel = load(WorkTreeSource(reg), cache=parallel_cache)
+    assert sorted(parallel.findings) == sorted(serial.findings) and len(serial.findings) >= 2
+    assert parallel.registry.parameters == serial.registry.parameters
+    assert parallel.registry.graphs == serial.registry.graphs and parallel.failed == serial.failed
+    assert parallel_cache.entries == serial_cache.entries

@@ -116,6 +116,37 @@ def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[
     return doc, findings
 
 
+# From this many files to parse (not in the cache) on, parsing is spread over the machine's cores:
+# a cold run over thousands of files is mostly YAML and schema work, file by file.
+PARALLEL_AT = 1000
+
+
+def _parse_plain(job: tuple[str, str, str, bytes]) -> tuple[bool, object, list[Finding]]:
+    """`parse_file` as the cache keeps it: (has a document, its data, the findings): plain values."""
+    kind, path, display, raw = job
+    doc, findings = parse_file(kind, SourceFile(path, display, _unreadable), raw)
+    return doc is not None, doc.data if doc is not None else None, findings
+
+
+def _unreadable() -> bytes:
+    raise RuntimeError("a worker parses the bytes it was given")
+
+
+def _parse_many(jobs: list[tuple[str, str, str, bytes]]) -> list[tuple[bool, object, list[Finding]]]:
+    """`_parse_plain` over many files, in worker processes forked from this one (Linux) when there are
+    several cores; results come back through the pool's pipe, never through a file."""
+    import multiprocessing
+    import os
+
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_parse_plain(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_parse_plain, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+
+
 def load(source: Source, config: Config | None = None, cache: ParseCache | None = None) -> Loaded:
     """Load every registry file of `source` into a Registry; nothing here raises on bad input.
 
@@ -131,17 +162,25 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     failed = [FailedFile(kind, f.path) for f in source.problems if f.severity == ERROR and f.path.startswith(prefix)
               and (kind := kind_of(f.path[len(prefix):]))]
     parsed: list[tuple[str, Doc]] = []
+    entries = []  # (kind, file, cache key, cached result or None, bytes if already read)
     for sf in files:
         kind = kind_of(sf.path)
-        if kind is None:
-            continue
-        content, raw = cache.content_key(sf)
-        key = (kind, sf.display, content)
-        hit = cache.get(key)
-        if hit is None:
+        if kind is not None:
+            content, raw = cache.content_key(sf)
+            key = (kind, sf.display, content)
+            entries.append((kind, sf, key, cache.get(key), raw))
+    fresh = None
+    if sum(hit is None for _, _, _, hit, _ in entries) >= PARALLEL_AT:
+        fresh = iter(_parse_many([(kind, sf.path, sf.display, sf.read() if raw is None else raw)
+                                  for kind, sf, _, hit, raw in entries if hit is None]))
+    for kind, sf, key, hit, raw in entries:
+        if hit is None and fresh is None:
             doc, file_findings = parse_file(kind, sf, sf.read() if raw is None else raw)
             cache.put(key, (doc is not None, doc.data if doc is not None else None, file_findings))
         else:
+            if hit is None:
+                hit = next(fresh)
+                cache.put(key, hit)
             has_doc, data, file_findings = hit
             doc = deferred_doc(sf.display, data, sf.read) if has_doc else None
         findings.extend(file_findings)
