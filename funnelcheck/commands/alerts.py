@@ -9,13 +9,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_format,
-    after_command_word,
-    print_json,
-    project_of,
-)
+from funnelcheck.commands._common import CommonOptions, add_format, after_command_word, print_json, project_of
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,13 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from funnelcheck.atomicfile import write_atomic
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_rev,
-    open_registry,
-    project_of,
-    require_clean,
-)
+from funnelcheck.commands._common import CommonOptions, add_rev, open_registry, project_of, require_clean
 from funnelcheck.findings import UsageError
 
 MAX_SAMPLES = 1_000_000
@@ -32,15 +26,21 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Options(CommonOptions):
-    """`funnelcheck dashboard`'s options, typed (built from argparse once, in `cli`)."""
+class PageOptions(CommonOptions):
+    """What the page is built from (`add_common`): `dashboard` and `serve` both take these."""
 
-    output: str = "dashboard"
     database: str | None = None
     samples: int = 2000
     seed: int = 0
     history_limit: int = 50
     rev: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options(PageOptions):
+    """`funnelcheck dashboard`'s options, typed (built from argparse once, in `cli`)."""
+
+    output: str = "dashboard"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def build(args: Options):
+def build(args: PageOptions):
     """Load the registry and assemble the dashboard (shared with `serve`)."""
     if not 1 <= args.samples <= MAX_SAMPLES:
         raise UsageError(f"--samples must be between 1 and {MAX_SAMPLES:,}, not {args.samples}")

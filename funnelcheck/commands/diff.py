@@ -68,14 +68,8 @@ def run(args: Options) -> int:
 def load_sides(args: Options):
     """BASE from Git (a missing registry there is allowed: all is new); HEAD from Git or the work tree."""
     from funnelcheck.git.diff import Side, errors_of
-    from funnelcheck.load.gitsource import (
-        Placement,
-        blob_cache,
-        load_tree,
-        open_repository,
-        open_revision,
-        registry_exists,
-    )
+    from funnelcheck.load.gitsource import (Placement, blob_cache, load_tree, open_repository, open_revision,
+                                            registry_exists)
     from funnelcheck.load.registry import load_project
 
     project = project_of(args)

@@ -24,16 +24,16 @@ from funnelcheck.render.format import gh_data
 class Options(CommonOptions):
     """`funnelcheck github`'s options, typed (built from argparse once, in `cli`)."""
 
-    action: str
-    pr: int | None = None
-    body_file: str | None = None
-    repo: str | None = None
+    action: str  # comment | pr | update-pr
+    repo: str | None = None  # all three
+    body_file: str | None = None  # comment, pr
+    pr: int | None = None  # comment
     comment_author: str | None = None
-    branch: str | None = None
+    no_alerts: bool = False  # update-pr
+    as_of: str | None = None
+    branch: str | None = None  # pr
     title: str | None = None
     base: str | None = None
-    as_of: str | None = None
-    no_alerts: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

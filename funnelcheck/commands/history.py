@@ -45,12 +45,7 @@ def run(args: Options) -> int:
     if not ID.match(args.parameter_id):
         raise UsageError(f"'{args.parameter_id}' is not a parameter id (lower-case letters, digits, '-' and '_')")
     from funnelcheck.git.history import history_cache, parameter_history, row_json
-    from funnelcheck.load.gitsource import (
-        Placement,
-        open_repository,
-        open_revision,
-        reading,
-    )
+    from funnelcheck.load.gitsource import Placement, open_repository, open_revision, reading
 
     project = project_of(args)
     repo = open_repository(project)

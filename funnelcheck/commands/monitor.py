@@ -10,12 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_format,
-    print_json,
-    project_of,
-)
+from funnelcheck.commands._common import CommonOptions, add_format, print_json, project_of
 
 
 @dataclass(frozen=True, kw_only=True)

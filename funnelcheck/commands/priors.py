@@ -12,14 +12,8 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_format,
-    after_command_word,
-    print_json,
-    project_of,
-    refuse_invalid,
-)
+from funnelcheck.commands._common import (CommonOptions, add_format, after_command_word, print_json, project_of,
+                                          refuse_invalid)
 
 
 @dataclass(frozen=True, kw_only=True)

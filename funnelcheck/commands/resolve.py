@@ -5,14 +5,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_format,
-    add_rev,
-    open_registry,
-    print_json,
-    require_clean,
-)
+from funnelcheck.commands._common import CommonOptions, add_format, add_rev, open_registry, print_json, require_clean
 from funnelcheck.findings import UsageError
 from funnelcheck.reference import ReferenceError, parse_reference
 from funnelcheck.render import resolve as render

@@ -5,22 +5,16 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from funnelcheck.commands._common import CommonOptions
-from funnelcheck.commands.dashboard import add_common, build, report_failed_graphs
+from funnelcheck.commands.dashboard import PageOptions, add_common, build, report_failed_graphs
 from funnelcheck.findings import UsageError
 
 
 @dataclass(frozen=True, kw_only=True)
-class Options(CommonOptions):
+class Options(PageOptions):
     """`funnelcheck serve`'s options, typed (built from argparse once, in `cli`)."""
 
     port: int = 8765
     host: str = "127.0.0.1"
-    database: str | None = None
-    samples: int = 2000
-    seed: int = 0
-    history_limit: int = 50
-    rev: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -44,12 +44,7 @@ def run(args: Options) -> int:
     require_extra("pyarrow")
     from funnelcheck.engine.overrides import override_slots, parse_override
     from funnelcheck.findings import UsageError
-    from funnelcheck.pipeline.simulate import (
-        default_start,
-        parse_start,
-        simulate,
-        write_tables,
-    )
+    from funnelcheck.pipeline.simulate import default_start, parse_start, simulate, write_tables
     from funnelcheck.resolve import Resolver
 
     start = parse_start(args.start) or default_start(args.days)

@@ -12,13 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_format,
-    print_json,
-    project_of,
-    refuse_invalid,
-)
+from funnelcheck.commands._common import CommonOptions, add_format, print_json, project_of, refuse_invalid
 
 
 @dataclass(frozen=True, kw_only=True)

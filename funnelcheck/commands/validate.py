@@ -13,12 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 from funnelcheck.checks import validate
-from funnelcheck.commands._common import (
-    CommonOptions,
-    add_rev,
-    open_registry,
-    print_json,
-)
+from funnelcheck.commands._common import CommonOptions, add_rev, open_registry, print_json
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.render import findings as render
 

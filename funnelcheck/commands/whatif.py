@@ -6,15 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from funnelcheck.commands._common import (
-    BlockingFindings,
-    CommonOptions,
-    add_format,
-    add_rev,
-    open_registry,
-    print_json,
-    require_clean,
-)
+from funnelcheck.commands._common import (BlockingFindings, CommonOptions, add_format, add_rev, open_registry,
+                                          print_json, require_clean)
 from funnelcheck.findings import ERROR, Finding
 from funnelcheck.load.registry import Loaded
 
