@@ -158,3 +158,18 @@ def fake_github():
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def github_env(fake_github, monkeypatch, tmp_path):  # noqa: F811
+    """The environment a workflow step has, pointing at the fake API, in a fresh folder; the client's
+    sleeps are recorded (the returned list), not slept."""
+    from funnelcheck.github import client
+
+    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repository)
+    slept: list[float] = []
+    monkeypatch.setattr(client, "_sleep", slept.append)
+    monkeypatch.chdir(tmp_path)
+    return slept

@@ -8,21 +8,14 @@ import time
 
 import pytest
 
-from fakegithub import TOKEN, fake_github  # noqa: F401  (the fixture)
+from fakegithub import TOKEN, fake_github, github_env  # noqa: F401  (the fixtures)
 from funnelcheck.github import client as github
 from funnelcheck.render.markdown import MARKER
 
 
 @pytest.fixture
-def env(fake_github, monkeypatch, tmp_path):  # noqa: F811
-    """The environment a workflow step has, pointing at the fake API; sleeps are recorded, not slept."""
-    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repository)
-    slept: list[float] = []
-    monkeypatch.setattr(github, "_sleep", slept.append)
-    monkeypatch.chdir(tmp_path)
-    return slept
+def env(github_env):  # noqa: F811
+    return github_env
 
 
 def body_file(tmp_path, text: str, name: str = "body.md"):

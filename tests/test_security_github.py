@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fakegithub import TOKEN, fake_github  # noqa: F401  (the fixture)
+from fakegithub import TOKEN, fake_github, github_env  # noqa: F401  (the fixtures)
 from funnelcheck.github import client as github
 from funnelcheck.render.markdown import MARKER
 
@@ -17,15 +17,9 @@ COMMENTS = r"/repos/acme/models/issues/7/comments"
 
 
 @pytest.fixture
-def env(fake_github, monkeypatch, tmp_path):  # noqa: F811
-    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_REPOSITORY", fake_github.repository)
-    slept: list[float] = []
-    monkeypatch.setattr(github, "_sleep", slept.append)
-    monkeypatch.chdir(tmp_path)
+def env(github_env, tmp_path):  # noqa: F811
     (tmp_path / "body.md").write_text(f"{MARKER}\nnew impact\n")
-    return slept
+    return github_env
 
 
 @pytest.fixture
