@@ -26,6 +26,14 @@ def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
+def project_in(tmp_path: Path, monkeypatch, files: dict[str, str | bytes]) -> Path:
+    """A project folder `repo` holding `files`, its own cache home, and the current directory there."""
+    root = write_tree(tmp_path / "repo", files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(root)
+    return root
+
+
 @pytest.fixture
 def tree(tmp_path):
     """tree({'registry/contexts.yaml': '...'}) writes the files and returns tmp_path."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import contextlib
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,3 +175,32 @@ def github_env(fake_github, monkeypatch, tmp_path):  # noqa: F811
     monkeypatch.setattr(client, "_sleep", slept.append)
     monkeypatch.chdir(tmp_path)
     return slept
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A server on 127.0.0.1 that accepts connections and never answers; yields its URL. The accept
+    loop is bounded by the context: it stops, and every connection is closed, on exit."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()

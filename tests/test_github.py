@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 
 import pytest
 
-from fakegithub import TOKEN, fake_github, github_env  # noqa: F401  (the fixtures)
+from fakegithub import TOKEN, fake_github, github_env, silent_server  # noqa: F401  (the fixtures)
 from funnelcheck.github import client as github
 from funnelcheck.render.markdown import MARKER
 
@@ -172,32 +170,9 @@ def test_links_to_other_hosts_are_not_followed(fake_github, env):  # noqa: F811
 
 
 def test_a_silent_server_times_out():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(5)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])  # accept, never answer
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
     slept = []
-    client = github.Client(TOKEN, f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=0.2, retries=1,
-                           sleep=slept.append)
-    try:
+    with silent_server() as url:
+        client = github.Client(TOKEN, url, timeout=0.2, retries=1, sleep=slept.append)
         with pytest.raises(github.GitHubError, match=r"did not answer within 0.2 s \(2 attempts\)"):
             client.request("GET", "/repos/acme/models")
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
     assert slept == [1.0]

@@ -10,7 +10,7 @@ import pytest
 from funnelcheck.cli import main
 from funnelcheck.load.cache import cache_dir, read_entry, write_entry
 
-from conftest import write_tree
+from conftest import project_in
 
 REGISTRY = {
     "funnelcheck.yaml": "registry: registry\n",
@@ -46,10 +46,7 @@ class _Plant:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = write_tree(tmp_path / "repo", REGISTRY)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(root)
-    return root
+    return project_in(tmp_path, monkeypatch, REGISTRY)
 
 
 def _validate(capsys) -> tuple[int, list]:

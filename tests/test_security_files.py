@@ -17,7 +17,7 @@ import pytest
 
 from funnelcheck.cli import main
 
-from conftest import write_tree
+from conftest import project_in
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = {
@@ -29,10 +29,7 @@ BASE = {
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = write_tree(tmp_path / "repo", BASE)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.chdir(root)
-    return root
+    return project_in(tmp_path, monkeypatch, BASE)
 
 
 def _validate(capsys) -> tuple[int, dict]:

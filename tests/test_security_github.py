@@ -2,14 +2,13 @@
 of the wrong shape are one-line errors, and the sticky comment is only ever our own."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fakegithub import TOKEN, fake_github, github_env  # noqa: F401  (the fixtures)
+from fakegithub import TOKEN, fake_github, github_env, silent_server  # noqa: F401  (the fixtures)
 from funnelcheck.github import client as github
 from funnelcheck.render.markdown import MARKER
 
@@ -124,33 +123,11 @@ def test_endless_pages_stop_at_the_cap(fake_github, env, cli):  # noqa: F811
 
 def test_a_slow_server_is_given_up_on_within_the_total_budget():
     """The old client spent timeout x attempts + backoff (165 s at the defaults): now all of it is capped."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    accepted, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    client = github.Client(TOKEN, f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1.0, max_wait=1.5,
-                           retries=4, backoff=0.1)
-    start = time.monotonic()
-    try:
+    with silent_server() as url:
+        client = github.Client(TOKEN, url, timeout=1.0, max_wait=1.5, retries=4, backoff=0.1)
+        start = time.monotonic()
         with pytest.raises(github.GitHubError):
             client.request("GET", "/repos/acme/models")
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
     assert time.monotonic() - start < 1.5 + 0.5
     assert client.spent + client.waited <= 1.5 + 0.1
 
