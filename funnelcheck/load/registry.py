@@ -98,6 +98,7 @@ class Loaded:
     registry: Registry
     findings: list[Finding] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # display path -> content key of each registry file read
 
 
 def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[Finding]]:
@@ -162,12 +163,14 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     failed = [FailedFile(kind, f.path) for f in source.problems if f.severity == ERROR and f.path.startswith(prefix)
               and (kind := kind_of(f.path[len(prefix):]))]
     parsed: list[tuple[str, Doc]] = []
+    keys: dict[str, str] = {}
     entries = []  # (kind, file, cache key, cached result or None, bytes if already read)
     for sf in files:
         kind = kind_of(sf.path)
         if kind is not None:
             content, raw = cache.content_key(sf)
             key = (kind, sf.display, content)
+            keys[sf.display] = content
             entries.append((kind, sf, key, cache.get(key), raw))
     fresh = None
     if sum(hit is None for _, _, _, hit, _ in entries) >= PARALLEL_AT:
@@ -206,7 +209,7 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     if not contexts_docs and not any(f.path.endswith(("contexts.yaml", "contexts.yml")) for f in findings):
         findings.append(Finding(f"{source.root_display}/contexts.yaml", 1, 1, "warning", "no-contexts",
                                 "there is no contexts.yaml: parameters cannot filter on context"))
-    return Loaded(registry, findings, failed)
+    return Loaded(registry, findings, failed, keys)
 
 
 def read_config(display: str, raw: bytes, cache: ParseCache | None = None) -> ConfigFile:
