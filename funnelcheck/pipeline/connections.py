@@ -159,20 +159,16 @@ class Connections:
         connection = self._duckdb_connection(name)
         if connection is not None:
             compiled = statement.compile(dialect=_dollar_dialect())
-            cursor = connection.cursor()
-            try:
-                params = compiled.construct_params(values)
-                cursor.execute(compiled.string, [params[k] for k in compiled.positiontup or ()])
-                columns = [d[0] for d in cursor.description or ()]
-                rows = cursor.fetchmany(max_rows) if max_rows else cursor.fetchall()
-            finally:
-                cursor.close()
-            return Rows(columns, [tuple(r) for r in rows])
+            params = compiled.construct_params(values)
+            result = connection.execute(compiled.string, [params[k] for k in compiled.positiontup or ()])
+            columns = [d[0] for d in result.description or ()]
+            rows = result.fetchmany(max_rows) if max_rows else result.fetchall()
+            return Rows(columns, rows)
         with self._engine(name).connect() as conn:
             result = conn.execute(statement, values)
             columns = list(result.keys())
-            rows = result.fetchmany(max_rows) if max_rows else result.all()
-        return Rows(columns, [tuple(r) for r in rows])
+            rows = [tuple(r) for r in (result.fetchmany(max_rows) if max_rows else result.all())]
+        return Rows(columns, rows)
 
     def _duckdb_connection(self, name: str):
         """The duckdb module's connection for a DuckDB connection `name`; None for other databases."""
