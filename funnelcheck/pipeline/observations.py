@@ -2,9 +2,10 @@
 
 `type: sql` runs the user's query with bound `:window_start` / `:window_end`. `type: events`
 is compiled from the observation model of funnelcheck.yaml and batched: one grouped query per
-(connection, window, visited-node set) with GROUP BY edge, the context columns in use and one
-flag per relevant visited node; the cells are then assigned to parameters in Python, by
-resolution (`evidence: resolved`, the default) or by filter (`evidence: filter`, the seed's).
+(connection, window), one pass over the journeys, with GROUP BY edge, the context columns and
+the visited flags each edge's parameters look at (masked per edge, flags packed into integers);
+the cells are then assigned to parameters in Python, by resolution (`evidence: resolved`, the
+default) or by filter (`evidence: filter`, the seed's).
 Only aggregates leave the database. Every value is bound; identifiers come from config only and
 must match IDENTIFIER (refused otherwise, never quoted).
 """
