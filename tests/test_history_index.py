@@ -48,7 +48,7 @@ def reachable(repo: pygit2.Repository, start: str = "HEAD") -> int:
 
 def on_disk(tmp_path, repo: pygit2.Repository) -> WalkIndex:
     """The index as a run of the command would find it: read from its file, every time."""
-    return walk_index(tmp_path / "project", PID, "registry:registry", repo)
+    return walk_index(tmp_path / "project", PID, "registry", repo)
 
 
 @pytest.fixture

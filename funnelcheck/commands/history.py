@@ -58,9 +58,7 @@ def run(args: Options) -> int:
         progress.show(f"{scanned} commits scanned, {found} changes found")
 
     cache = history_cache(project.base)
-    # The index entry is for this parameter and this way of placing the registry in each commit.
-    where_registry = f"registry:{placement.fixed}" if placement.fixed is not None else f"config:{placement.config_subpath}"
-    index = walk_index(project.base, args.parameter_id, where_registry, repo)
+    index = walk_index(project.base, args.parameter_id, placement, repo)
     with reading(args.rev, revision.commit.id):
         history = parameter_history(repo, revision.commit, placement.registry_at, args.parameter_id,
                                     args.limit, report, cache, index)

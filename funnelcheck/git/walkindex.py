@@ -21,12 +21,15 @@ import heapq
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pygit2
 
 from funnelcheck import __version__
 from funnelcheck.load.cache import cache_dir, read_entry, write_entry
+
+if TYPE_CHECKING:
+    from funnelcheck.load.gitsource import Placement
 
 FORMAT = 1
 MAX_TIPS = 16  # start commits kept as walk boundaries; the least recently used goes first
@@ -196,17 +199,22 @@ def shallow_boundary(repo: pygit2.Repository) -> set[str]:
         return set()
 
 
-def walk_index(base: Path, parameter_id: str, placement: str, repo: pygit2.Repository) -> WalkIndex:
+def walk_index(base: Path, parameter_id: str, registry: str | Placement, repo: pygit2.Repository) -> WalkIndex:
     """The index of one parameter of the project rooted at `base`, in the user's cache folder.
 
-    `placement` names how each commit's registry folder is found (a fixed folder, or the
-    funnelcheck.yaml at a path): another placement has its own entry. The key holds the shallow
-    boundary too, since deepening a clone gives its boundary commits their parents back.
+    `registry` is what `parameter_history` is given to find each commit's registry folder: a
+    fixed folder, or the project's `Placement` (the funnelcheck.yaml at one path, unless the
+    folder is fixed). Each has its own entry. The key holds the shallow boundary too, since
+    deepening a clone gives its boundary commits their parents back.
     """
+    if isinstance(registry, str):
+        where = f"registry:{registry.strip('/')}"
+    else:
+        where = f"registry:{registry.fixed}" if registry.fixed is not None else f"config:{registry.config_subpath}"
     shallow = hashlib.blake2b("\n".join(sorted(shallow_boundary(repo))).encode(), digest_size=8).hexdigest()
-    tag = hashlib.blake2b(placement.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+    tag = hashlib.blake2b(where.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
     return WalkIndex(cache_dir(base) / "history-index" / f"{parameter_id}-{tag}.json",
-                     (FORMAT, __version__, parameter_id, placement, shallow))
+                     (FORMAT, __version__, parameter_id, where, shallow))
 
 
 def _commit(value) -> bool:
