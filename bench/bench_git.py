@@ -204,8 +204,9 @@ def history_rows(xdg: Path, env: dict, repeats: int) -> list[tuple]:
                      warm, git_warm, target, ok))
         rows.append(("  cold: the walk index removed before each run (every commit read; no target)",
                      cold, git_cold, "-", None))
-    floor, git = _side_by_side([sys.executable, "-c", "import funnelcheck.cli, funnelcheck.commands.history, "
-                                "funnelcheck.load.gitsource, funnelcheck.git.history"], git, repo, env, repeats)
+    imports = ("import funnelcheck.cli, funnelcheck.commands.history, funnelcheck.load.gitsource, "
+               "funnelcheck.git.history")
+    floor, git = _side_by_side([sys.executable, "-c", imports], git, repo, env, repeats)
     rows.append(("  of which: Python start + imports (pygit2 included), vs the 2,000-commit git log", floor, git, "-",
                  None))
     return rows

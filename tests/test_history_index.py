@@ -29,8 +29,8 @@ def value(mean: float) -> str:
 
 
 def rows(history) -> list[tuple]:
-    return [(r.commit, r.status, r.path, r.previous_path, r.value.estimate.mean if r.value and r.value.estimate else None)
-            for r in history.rows]
+    return [(r.commit, r.status, r.path, r.previous_path,
+             r.value.estimate.mean if r.value and r.value.estimate else None) for r in history.rows]
 
 
 def run(repo: pygit2.Repository, start: str | pygit2.Oid, index: WalkIndex | None = None):

@@ -173,15 +173,25 @@ def _walk(repo: pygit2.Repository, start: pygit2.Commit, locator: _Locator, inde
             walker.hide(pygit2.Oid(hex=tip))
         except (KeyError, ValueError, pygit2.GitError):
             index.forget([tip])  # no longer in the repository (rewritten and collected)
-    # Children first: where the file is in each commit. Per commit, a dictionary hit unless its
-    # root tree is new.
+    commits, parent_ids, where = _locate_all(walker, locator, progress)
+    history.commits_scanned = len(commits)
+    nearest, boundary = _reduce(repo, index, commits, parent_ids, where, shallow)
+    index.forget(boundary)  # tips below the start: hiding the start hides them
+    history.from_index = bool(boundary) or not commits
+    return nearest[start.id] if commits else index.nearest(repo, str(start.id))
+
+
+def _locate_all(walker: pygit2.Walker, locator: _Locator, progress: Progress | None
+                ) -> tuple[list[pygit2.Oid], list[list[pygit2.Oid]], list[Location | None]]:
+    """Children first: each commit, its parents and where the file is in it. Per commit, a
+    dictionary hit unless its root tree is new."""
     commits: list[pygit2.Oid] = []
     parent_ids: list[list[pygit2.Oid]] = []
     where: list[Location | None] = []
     by_root: dict[pygit2.Oid, Location | None] = {}
     locate = locator.locate
-    # Like git, read objects without hashing each again (libgit2 does by default): this walk
-    # reads every commit and tree, and rehashing them is a third of its time. zlib still checks them.
+    # Like git, read objects without hashing each one again (libgit2 does by default): the walk
+    # reads every commit and tree, and rehashing them is about a third of it. zlib still checks them.
     pygit2.settings.enable_strict_hash_verification(False)
     try:
         for commit in walker:
@@ -196,8 +206,14 @@ def _walk(repo: pygit2.Repository, start: pygit2.Commit, locator: _Locator, inde
                 progress(len(commits), 0)
     finally:
         pygit2.settings.enable_strict_hash_verification(True)
-    history.commits_scanned = len(commits)
-    # Parents first: each commit passes to the nearest change below the parent it matches, or is one.
+    return commits, parent_ids, where
+
+
+def _reduce(repo: pygit2.Repository, index: WalkIndex, commits: list[pygit2.Oid], parent_ids: list[list[pygit2.Oid]],
+            where: list[Location | None], shallow: set[str]) -> tuple[dict[pygit2.Oid, str | None], set[str]]:
+    """Parents first: each commit passes to the nearest change below the parent it matches, or is
+    a change (recorded in `index`). Returns each commit's nearest change, and the parents the
+    walk did not reach (below a tip: the index answers for them)."""
     changes, links = index.changes, index.links
     nearest: dict[pygit2.Oid, str | None] = {}
     boundary: set[str] = set()
@@ -208,7 +224,7 @@ def _walk(repo: pygit2.Repository, start: pygit2.Commit, locator: _Locator, inde
         for parent in parents:
             if parent in nearest:
                 found = nearest[parent]
-            else:  # below a tip: the index knows it
+            else:
                 boundary.add(str(parent))
                 found = index.nearest(repo, str(parent))
             if (changes[found].here if found is not None else None) == here:
@@ -218,31 +234,27 @@ def _walk(repo: pygit2.Repository, start: pygit2.Commit, locator: _Locator, inde
         if same is not _UNSEEN:
             nearest[commit] = same
             if len(parents) > 1:
-                links[str(commit)] = same
+                links[str(commit)] = same  # a TREESAME merge: followed through that parent only
             continue
         if here is None and not parents:
             nearest[commit] = None  # a root commit without the parameter
             continue
         key = str(commit)
-        first = below[0] if below else None
-        first_here = changes[first].here if first is not None else None
+        first = changes[below[0]].here if below and below[0] is not None else None
         if not parents and key in shallow:
             status = TRUNCATED
         elif here is None:
             status = REMOVED
-        elif first_here is None:
+        elif first is None:
             status = ADDED
-        elif here.blob == first_here.blob:
+        elif here.blob == first.blob:
             status = MOVED
         else:
             status = MODIFIED
-        changes[key] = Change(repo[commit].commit_time, here, first_here, status,
+        changes[key] = Change(repo[commit].commit_time, here, first, status,
                               tuple(dict.fromkeys(c for c in below if c is not None)))
         nearest[commit] = key
-    index.dirty = True
-    index.forget(boundary)  # tips below the start: hiding the start hides them
-    history.from_index = bool(boundary) or not commits
-    return nearest[start.id] if commits else index.nearest(repo, str(start.id))
+    return nearest, boundary
 
 
 class _OneBlob:
@@ -323,7 +335,8 @@ def parameter_history(repo: pygit2.Repository, start: pygit2.Commit, registry: s
     `registry`): only commits it does not describe are read, and it learns them. By default, this
     run only. The rows do not depend on it.
     """
-    place = (lambda tree, fixed=registry.strip("/"): fixed) if isinstance(registry, str) else registry
+    fixed = registry.strip("/") if isinstance(registry, str) else None
+    place = registry if fixed is None else (lambda tree: fixed)
     locator = _Locator(repo, place, (f"{parameter_id}.yaml", f"{parameter_id}.yml"))
     values = _Values(repo, parameter_id, cache if cache is not None else ParseCache())
     index = index if index is not None else WalkIndex()
