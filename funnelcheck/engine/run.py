@@ -24,7 +24,7 @@ from funnelcheck.engine.montecarlo import draw_slots, summarize, summarize_rows
 from funnelcheck.engine.overrides import Override, OverrideSlot, override_slots
 from funnelcheck.engine.resolution import (ResolutionTable, SlotKeys, check_feasible, check_overrides_used,
                                            query_text, slot_keys)
-from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
+from funnelcheck.engine.result import (AppliedOverride, Column, EdgeResult, NodeResult, SegmentResult, Summary,
                                        WhatIfResult)
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.model import Graph, Registry
@@ -63,7 +63,7 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     _check_structure(graph)
     plain = Resolver(registry, graph)
     applied = override_slots(plain, graph, overrides)
-    resolver = plain.with_overrides(a.slot for a in applied)
+    resolver = plain.with_overrides(a.slot for a in applied) if applied else plain
     shares = value_shares(registry, mix)
     classes = context_classes(registry, graph, extra=[kv for a in applied for kv in a.slot.context_filter])
     segs = [s for s in weigh(segments(classes), shares) if s.weight > 0]
@@ -219,7 +219,7 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
             probs = drawn[index[:, a:a + per_chunk]]  # (rows, segments, draws) of the chunk
             scaled += _scale_down(probs.reshape(len(rows), -1), leaving)
             try:
-                visits = chain.propagate(plan, probs[:len(plan.order)])
+                visits = chain.propagate(plan, probs[:len(plan.order)], sparse=True)
             except chain.NotAbsorbing as exc:
                 raise _closed_cycle(graph, sg, sub[exc.states]) from None
             seg_draws[a:a + per_chunk, b:b + span] = visits[goal].sum(axis=0)
@@ -313,12 +313,12 @@ def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndar
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
                       Summary(float(seg_point[j]), *stats[j]) if samples else None,
-                      dict(zip(node_pos, visits[:, j].tolist())), dict(zip(edge_pos, point.edge_flow[:, j].tolist())))
+                      Column(node_pos, visits, j), Column(edge_pos, point.edge_flow, j))
         for j, s in enumerate(segs)]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
-    used = sorted((int(i) for i in np.unique(table.index)), key=lambda i: keys[i].used)
+    used = sorted(table.used().tolist(), key=lambda i: keys[i].used)
     overrides = [AppliedOverride(format_reference(o.reference), o.value, getattr(a.before, o.reference.field),
                                  slot_keys(a.slot.replaces).used if a.slot.replaces is not None else None)
                  for a in plan.applied for o in a.overrides]
