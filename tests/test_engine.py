@@ -8,6 +8,7 @@ import yaml
 from funnelcheck.engine import Mix, parse_mix, parse_override, parse_select, run_whatif
 from funnelcheck.engine.chain import make_plan, propagate
 from funnelcheck.engine.digraph import feedback_set
+from funnelcheck.engine.resolution import slots_in
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.load.registry import load
 from funnelcheck.load.sources import DictSource
@@ -327,6 +328,14 @@ def test_segment_visits_and_flows_add_up_to_the_population():
 def test_parameters_used_are_those_of_the_selected_segments():
     r = point(simpson(), mix=Mix(select={"channel": ["google"]}))
     assert set(r.parameters_used) == {"ab-g", "bs-g"}  # facebook's parameters were resolved, then not used
+
+
+def test_slots_in_a_table_many_blocks_long():
+    rng = np.random.default_rng(3)
+    table = rng.choice(np.arange(0, 900, 3), size=(5000, 700)).astype(np.int32)  # 4 blocks of rows
+    table[-1, -1] = 901  # a slot only the last row of the last block uses
+    assert np.array_equal(slots_in(table, 902), np.unique(table))
+    assert slots_in(table[:0], 5).tolist() == []
 
 
 def test_values_no_parameter_names_share_one_segment():

@@ -74,7 +74,7 @@ class ResolutionTable:
     def used(self) -> np.ndarray:
         """Indices of the slots that some transition uses in some segment (a selection may leave
         some of those resolved unused)."""
-        return np.flatnonzero(np.bincount(self.index.ravel(), minlength=len(self.slots)))
+        return slots_in(self.index, len(self.slots))
 
     def check_complete(self, graph: Graph, sg: StateGraph, segs: list[Segment]) -> None:
         """Refuse a transition that resolves to nothing in some segment (an edge with no base)."""
@@ -90,6 +90,17 @@ class ResolutionTable:
     def means(self) -> np.ndarray:
         """Each slot's mean, in slot order."""
         return np.array([s.estimate.mean for s in self.slots], dtype=float)
+
+
+def slots_in(index: np.ndarray, count: int) -> np.ndarray:
+    """The distinct slots (0 .. count - 1) in rows of a resolution table, ascending. A few rows at a
+    time: at 15,625 segments np.unique would sort a copy of the whole table (and import numpy.ma),
+    np.bincount make a 64-bit one."""
+    seen = np.zeros(count, dtype=bool)
+    rows = max(1, 2**20 // max(1, index.shape[1]))
+    for a in range(0, len(index), rows):
+        seen[index[a:a + rows]] = True
+    return np.flatnonzero(seen)
 
 
 def query_text(visited: frozenset[str], seg: Segment) -> str:
