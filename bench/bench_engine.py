@@ -8,7 +8,8 @@ edges and 4 visited conditions.
 
 Measured (medians of --repeat runs, 5 by default): `funnelcheck whatif --samples 0` (the point
 estimate, also step by step) and `whatif` with 2,000 draws as whole commands in a fresh interpreter
-(after an untimed first run, with bytecode written and read as on a user's machine), `run_whatif`
+(files older than the parse cache's racy window, after an untimed first run, with bytecode written
+and read: as on a user's machine), `run_whatif`
 with 2,000 draws in process, and side by side a straightforward baseline written here — for
 every segment and every draw, build the dense transition matrix of the state graph and
 `numpy.linalg.solve` it. The headline speed-up runs the baseline on the engine's own state
@@ -311,6 +312,7 @@ def main(argv: list[str]) -> int:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         root = write_registry(registry, Path(tmp))
+        time.sleep(2.1)  # older than the parse cache's racy-timestamp window, as files in a real checkout are
         t_floor, floor_times, cpu_floor, _ = time_command(["-c", "import numpy"], args.repeat)
         t_point, point_times, cpu_point, _ = time_command(whatif_command(root, "--samples", "0"), args.repeat)
         phases = time_phases(root, args.repeat)
