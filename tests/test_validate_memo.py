@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -150,3 +151,18 @@ def test_validate_keeps_the_memo_as_json_in_the_user_cache(tmp_path, monkeypatch
     assert not list(root.rglob("checks.json"))  # never inside the repository
     assert main(["validate", "--format", "json"]) == 1
     assert json.loads(capsys.readouterr().out) == first
+
+
+def test_two_registries_run_from_one_folder_keep_a_cache_each(tmp_path, monkeypatch, capsys):
+    """Without funnelcheck.yaml, `--registry a` and `--registry b` share the folder: neither evicts the other."""
+    files = {f"{name}/{k}": v for name in ("a", "b") for k, v in registry({}).items()}
+    root = project_in(tmp_path, monkeypatch, files)
+    for name in ("a", "b", "a", "b"):
+        assert main(["validate", "--registry", name]) == 0
+    capsys.readouterr()
+    stored = sorted(p.name for p in cache_dir(root).iterdir() if not re.search(r"\.\d\d\.json$", p.name))
+    assert len([n for n in stored if n.startswith("parse-")]) == 2
+    assert len([n for n in stored if n.startswith("checks-")]) == 2
+    for memo_file in cache_dir(root).glob("checks-*.json"):
+        memo = GraphMemo(memo_file)
+        assert len(memo.stored) == 2 * GRAPHS

@@ -16,7 +16,6 @@ from funnelcheck.checks import validate
 from funnelcheck.checks.memo import GraphMemo
 from funnelcheck.commands._common import CommonOptions, add_rev, open_registry, print_json, project_of
 from funnelcheck.findings import ERROR, Finding, UsageError
-from funnelcheck.load.cache import cache_dir
 from funnelcheck.render import findings as render
 
 FORMATS = ("text", "json", "github")
@@ -53,7 +52,7 @@ def run(args: Options) -> int:
     try:
         project = project_of(args)
         loaded = open_registry(args, args.rev, project)
-        memo = GraphMemo(cache_dir(project.base) / "checks.json")
+        memo = GraphMemo(project.cache_file("checks"))
         findings = validate(loaded, memo=memo)
         memo.save()
     finally:

@@ -5,6 +5,7 @@ build the model from the documents that passed. Cross-file checks live in `funne
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -44,6 +45,16 @@ class Project:
     @property
     def state_dir(self) -> Path:
         return self.base / ".funnelcheck"
+
+    def cache_file(self, stem: str) -> Path:
+        """`<stem>.json` in the user-cache folder (`cache_dir`); for a registry named by --registry,
+        `<stem>-<hash of its path>.json`, so two registries run from one folder keep a cache each."""
+        if not self.registry_given:
+            return cache_dir(self.base) / f"{stem}.json"
+        import hashlib
+
+        real = os.path.realpath(self.registry).encode("utf-8", "surrogateescape")
+        return cache_dir(self.base) / f"{stem}-{hashlib.blake2b(real, digest_size=6).hexdigest()}.json"
 
 
 def find_project(registry: str | None = None, config: str | None = None, cwd: Path | None = None) -> Project:
@@ -246,7 +257,7 @@ def load_project(project: Project) -> Loaded:
     """Load the work tree of a project: its config, then its registry (with the disk cache, saved after)."""
     if not project.registry.is_dir():
         raise UsageError(f"registry folder not found: {display_path(project.registry)}")
-    cache = ParseCache(cache_dir(project.base) / "parse.json")
+    cache = ParseCache(project.cache_file("parse"))
     loaded = load_with_config(WorkTreeSource(project.registry), project.config_file, cache)
     cache.save()
     return loaded
