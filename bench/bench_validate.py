@@ -5,9 +5,11 @@ included), measured in this run side by side with its baseline:
 
 - cold: a full validate of 5,000 parameter files over 20 graphs without a cache, against
   `check-jsonschema --schemafile schemas/parameter.schema.json` on the same 5,000 files (which
-  checks only the schema; validate checks everything). Target ratio <= 1.0.
-- one changed: validate again after one parameter file changed (warm cache), as a ratio of
-  the cold run. Target <= 0.2.
+  checks only the schema; validate checks everything). Target ratio <= 0.2.
+- one changed: validate again after one parameter file changed (warm caches), against the same
+  check-jsonschema run. Target <= 0.2 ("re-validating after one file changed <= 0.2x of that").
+  Its ratio to funnelcheck's own cold run is printed too, for information only: it is not a
+  target, since every gain in the cold run (parallel parsing) would make it look worse.
 - the example registry (`registry/`), cold and warm cache: target < 0.3 s each, and numpy,
   scipy, pygit2, SQLAlchemy and DuckDB never imported on that path.
 
@@ -117,9 +119,10 @@ def main(argv: list[str]) -> int:
         t_cold, t_changed = _median(cold), _median(changed)
         t_cjs = _median(baseline) if cjs else None
         rows.append(("cold full validate (no cache) vs check-jsonschema", t_cold, t_cjs, "<= 0.2"))
-        rows.append(("re-validate after 1 file changed (warm cache) vs cold", t_changed, t_cold, "<= 0.2"))
         if t_cjs:
-            rows.append(("  (same, vs check-jsonschema)", t_changed, t_cjs, None))
+            rows.append(("re-validate after 1 file changed (warm cache) vs check-jsonschema", t_changed, t_cjs,
+                         "<= 0.2"))
+        rows.append(("  (same, vs funnelcheck's cold run; information)", t_changed, t_cold, None))
 
         example = Path(tmp) / "example"
         shutil.copytree(REPO / "registry", example / "registry")
