@@ -56,6 +56,7 @@ class SegmentResult:
     summary: Summary | None = None
     visits: dict[str, float] = field(default_factory=dict)  # node -> expected visits in this segment, at the means
     flows: dict[str, float] = field(default_factory=dict)  # edge -> expected flow in this segment, at the means
+    inputs: str = ""  # digest of what its draws depend on: equal digests, identical draws (`run_whatif(known=...)`)
 
     def to_json(self) -> dict:
         """{"context", "weight", "conversion"} plus the Monte Carlo summary and '*' members."""
