@@ -176,8 +176,10 @@ def _inline_bases(registry: Registry | None) -> dict[str, tuple[str, dict]]:
 
 def parameter_changes(base: Registry | None, head: Registry | None) -> list[Change]:
     """Parameters (and inline bases) added, removed or changed, field by field, sorted by id."""
-    old = {pid: (p.edge, _fields(p)) for pid, p in (base.parameters.items() if base else ())}
-    new = {pid: (p.edge, _fields(p)) for pid, p in (head.parameters.items() if head else ())}
+    before, after = base.parameters if base else {}, head.parameters if head else {}
+    # Equal parameters (model objects compare by value) have no changed field: only the others are read.
+    old = {pid: (p.edge, _fields(p)) for pid, p in before.items() if after.get(pid) != p}
+    new = {pid: (p.edge, _fields(p)) for pid, p in after.items() if before.get(pid) != p}
     old.update(_inline_bases(base))
     new.update(_inline_bases(head))
     out: list[Change] = []

@@ -246,7 +246,8 @@ class GraphRuns:
     def stored(self, graph_id: str) -> dict[str, StoredResult]:
         """The sides of `graph_id` found in the store, read once (all are marked used, so `prune` keeps them)."""
         if graph_id not in self._stored:
-            found = {side: self.store.get(self.key(graph_id, side)) for side in self.sides(graph_id)}
+            found = {side: self.store.get(self.key(graph_id, side))
+                     for side in (self.sides(graph_id) if self.store.folder is not None else ())}
             self._stored[graph_id] = {side: hit for side, hit in found.items() if hit is not None}
         return self._stored[graph_id]
 
@@ -269,7 +270,8 @@ class GraphRuns:
             except FunnelcheckError as exc:
                 out[(graph_id, side)] = (None, str(exc))
                 continue
-            self.store.put(self.key(graph_id, side), result)
+            if self.store.folder is not None:
+                self.store.put(self.key(graph_id, side), result)
             out[(graph_id, side)] = (result, None)
         return out
 
