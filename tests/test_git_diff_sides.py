@@ -238,3 +238,29 @@ def test_one_process_or_two_give_identical_results(tmp_path, monkeypatch):
     assert len({g.delta.point for g in two.graphs}) == 3
     assert one.to_json() == two.to_json()
     assert render_diff(one) == render_diff(two)
+
+
+def test_graphs_read_back_and_graphs_run_make_one_diff_in_order(tmp_path, monkeypatch):
+    """A push that changes g2 only: g1 and g3 are read back whole, g2's base is read back and its head
+    run; the diff is the one computed from nothing."""
+    repo = three_funnels(tmp_path)
+    repo.commit("push 2", {"registry/parameters/g2-buy-google.yaml":
+                           (repo.path / "registry/parameters/g2-buy-google.yaml").read_text().replace("0.39", "0.41")})
+    monkeypatch.chdir(repo.path)
+    project = find_project()
+    base = Side("HEAD~2", None, load_revision(project, "HEAD~2"))
+    pushes = [Side(rev, None, load_revision(project, rev)) for rev in ("HEAD~1", "HEAD")]
+    store = sides.SideStore(tmp_path / "store")
+    diff(base, pushes[0], samples=300, seed=2, store=store)
+    missing = {}
+    results = sides.GraphRuns.results
+
+    def spy(self, graph_id, reuse=True):
+        missing[graph_id] = sorted(set(self.sides(graph_id)) - set(self.stored(graph_id)))
+        return results(self, graph_id, reuse)
+
+    monkeypatch.setattr(sides.GraphRuns, "results", spy)
+    got = diff(base, pushes[1], samples=300, seed=2, store=sides.SideStore(tmp_path / "store"))
+    assert missing == {"g1": [], "g2": ["head"], "g3": []}
+    assert got.to_json() == diff(base, pushes[1], samples=300, seed=2).to_json()
+    assert [g.id for g in got.graphs] == ["g1", "g2", "g3"]

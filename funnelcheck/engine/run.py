@@ -216,9 +216,10 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     live = _reaches(len(sg.states), src, tgt, success)
     seg_draws = np.zeros((len(segs), samples))
     weights = np.array([s.weight for s in segs])
-    for j, row in (given or {}).items():
+    given = given or {}
+    for j, row in given.items():
         seg_draws[j] = row
-    todo = np.array([j for j in range(len(segs)) if j not in (given or {})], dtype=np.intp)
+    todo = np.array([j for j in range(len(segs)) if j not in given], dtype=np.intp)
     entries = {i: w for i, w in sg.entries.items() if live[i]}
     if not entries or not len(todo):
         return weights @ seg_draws, seg_draws, 0.0
