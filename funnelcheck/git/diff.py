@@ -2,9 +2,11 @@
 
 For each graph: conversion under the default mix at BASE and at HEAD, the delta's mean and
 90% interval and P(head > base). The runs themselves come from `git.sides` (cached by a hash of
-their inputs, spread over the cores). Both sides draw each parameter from the stream seeded by
-(seed, parameter id), so an unchanged parameter draws the same values at both revisions
-(common random numbers) and the delta's spread comes only from what changed.
+their inputs, spread over the cores, the head taking the base's segments that a change does not
+reach). Both sides draw each parameter slot from the stream seeded by (seed, slot), so an
+unchanged parameter draws the same values at both revisions (common random numbers) and the
+delta's spread comes only from what changed; a segment with the same inputs at both sides has a
+delta of exactly zero.
 
 Either side may be missing (a registry new at HEAD: everything is new) or broken: the
 findings are kept and every graph that can still be computed is.
