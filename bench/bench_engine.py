@@ -7,7 +7,9 @@ with three context keys of 5 × 3 × 4 values, context-specific parameters on 30
 edges and 4 visited conditions.
 
 Measured (medians of --repeat runs, 5 by default): `funnelcheck whatif --samples 0` (the point
-estimate) and `whatif` with 2,000 draws as whole commands in a fresh interpreter, `run_whatif`
+estimate, also step by step) and `whatif` with 2,000 draws as whole commands in a fresh interpreter
+(files older than the parse cache's racy window, after an untimed first run, with bytecode written
+and read: as on a user's machine), `run_whatif`
 with 2,000 draws in process, and side by side a straightforward baseline written here — for
 every segment and every draw, build the dense transition matrix of the state graph and
 `numpy.linalg.solve` it. The headline speed-up runs the baseline on the engine's own state
@@ -223,11 +225,21 @@ def time_baseline(registry: Registry, pairs: list[tuple[int, int]], samples: int
     return setup, float(np.median(times)), values
 
 
-def time_command(command: list[str], runs: int) -> tuple[float, list[float], float, int]:
+def command_env() -> dict[str, str]:
+    """As on a user's machine (and as `bench validate`): bytecode is written and read, so a command
+    does not compile funnelcheck's modules on every run (PYTHONDONTWRITEBYTECODE is dropped)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+def time_command(command: list[str], runs: int, warm_up: bool = True) -> tuple[float, list[float], float, int]:
     """Median wall time of a command in a fresh interpreter, the times, the median CPU time
-    (user + system: less sensitive to other processes' load) and the largest max RSS (KiB)."""
+    (user + system: less sensitive to other processes' load) and the largest max RSS (KiB).
+    An untimed first run (`warm_up`) leaves the bytecode and the parse cache in place."""
     times, cpu, peak = [], [], 0
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = command_env()
+    if warm_up:
+        subprocess.run([sys.executable, *command], capture_output=True, env=env, timeout=3600, check=False)
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
@@ -239,6 +251,40 @@ def time_command(command: list[str], runs: int) -> tuple[float, list[float], flo
             raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
         peak = max(peak, after.ru_maxrss)
     return float(np.median(times)), times, float(np.median(cpu)), peak
+
+
+# `whatif --samples 0` step by step in a fresh interpreter, as commands/whatif.py runs it.
+PHASES = """
+import json, sys, time
+t = [time.perf_counter()]
+import numpy
+t.append(time.perf_counter())
+from funnelcheck.commands import whatif
+from funnelcheck.commands._common import open_registry
+from funnelcheck.engine import Mix, run_whatif
+from funnelcheck.render import whatif as render
+t.append(time.perf_counter())
+options = whatif.Options(graph=sys.argv[1], registry=sys.argv[2], samples=0)
+loaded = open_registry(options)
+t.append(time.perf_counter())
+whatif.blocking_findings(loaded, options.graph)
+t.append(time.perf_counter())
+result = run_whatif(loaded.registry, options.graph, Mix(), [], 0, 0)
+t.append(time.perf_counter())
+render.text(result)
+t.append(time.perf_counter())
+print(json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+PHASE_NAMES = ("numpy", "funnelcheck imports", "loading", "validation", "engine", "text")
+
+
+def time_phases(root: Path, runs: int) -> dict[str, float]:
+    """Median seconds of each phase of the point estimate (PHASES), after one warm-up run."""
+    command = [sys.executable, "-c", PHASES, GRAPH, str(root)]
+    subprocess.run(command, capture_output=True, env=command_env(), timeout=600, check=False)
+    measured = [json.loads(subprocess.run(command, capture_output=True, text=True, env=command_env(),
+                                          timeout=600, check=True).stdout) for _ in range(runs)]
+    return {name: float(np.median([m[i] for m in measured])) for i, name in enumerate(PHASE_NAMES)}
 
 
 def whatif_command(root: Path, *args: str) -> list[str]:
@@ -266,8 +312,10 @@ def main(argv: list[str]) -> int:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         root = write_registry(registry, Path(tmp))
+        time.sleep(2.1)  # older than the parse cache's racy-timestamp window, as files in a real checkout are
         t_floor, floor_times, cpu_floor, _ = time_command(["-c", "import numpy"], args.repeat)
         t_point, point_times, cpu_point, _ = time_command(whatif_command(root, "--samples", "0"), args.repeat)
+        phases = time_phases(root, args.repeat)
         t_cmd, cmd_times, cpu_cmd, _ = time_command(whatif_command(root, "--samples", str(args.samples)), args.repeat)
     full = build_state_graph(registry, graph)
     n_segments = len(result.segments)
@@ -295,6 +343,8 @@ def main(argv: list[str]) -> int:
          f"CPU {cpu_floor:.3f} s; {median(floor_times)}"),
         ("whatif --samples 0 (point estimate, whole command)", f"{t_point:.3f} s", t_point < TARGETS["point"],
          f"< {TARGETS['point']} s; CPU {cpu_point:.3f} s; {median(point_times)}"),
+        ("  its steps (medians; the rest is the interpreter's start)", f"{sum(phases.values()):.3f} s", None,
+         ", ".join(f"{name} {t:.3f}" for name, t in phases.items())),
         (f"whatif, {args.samples} draws (whole command)", f"{t_cmd:.3f} s", None,
          f"CPU {cpu_cmd:.3f} s; {median(cmd_times)}"),
         (f"run_whatif, {args.samples} draws (in process)", f"{t_mc:.3f} s", t_mc < TARGETS["mc"],
@@ -312,7 +362,8 @@ def main(argv: list[str]) -> int:
     if args.many_segments:
         with tempfile.TemporaryDirectory() as tmp:
             root = write_registry(synthetic_registry(context_keys=WIDE_CONTEXTS), Path(tmp))
-            t_wide, _, _, rss = time_command(whatif_command(root, "--samples", str(args.samples), "--format", "json"), 1)
+            t_wide, _, _, rss = time_command(whatif_command(root, "--samples", str(args.samples), "--format", "json"), 1,
+                                             warm_up=False)
         checks.append(("whatif, 15,625 segments (whole command, 1 run)", f"{t_wide:.0f} s", None,
                        f"max RSS {rss / 1024:.0f} MiB"))
         checks.append(("  its peak memory", f"{rss / 1024:.0f} MiB", rss / 1024 < TARGETS["memory_mib"],

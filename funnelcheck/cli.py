@@ -48,7 +48,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"funnelcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parent = common_options()
-    for name, (module, help_text) in COMMANDS.items():
+    # With a known command word only its subparser is built (the others are for the overview, `--help`).
+    for name, (module, help_text) in COMMANDS.items() if command is None else [(command, COMMANDS[command])]:
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[parent])
         if name == command:
             _module(module).add_arguments(p)

@@ -18,12 +18,19 @@ import math
 from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple
 
-import yaml
-
 from funnelcheck.findings import ERROR, Finding, json_path
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_scalars = yaml.constructor.SafeConstructor()
+# PyYAML is imported on the first parse (`_init`): a run answered by the parse cache parses nothing.
+yaml = _Loader = _scalars = None
+
+
+def _init() -> None:
+    global yaml, _Loader, _scalars
+    import yaml as module
+
+    _Loader = getattr(module, "CSafeLoader", module.SafeLoader)
+    _scalars = module.constructor.SafeConstructor()
+    yaml = module
 
 MAX_FILE_BYTES = 1024 * 1024  # a 2,500-node graph is ~0.25 MB
 MAX_DEPTH = 64  # registry files nest 6 levels deep
@@ -125,6 +132,8 @@ def _offset_to_mark(raw: bytes, offset: int) -> Mark:
 
 def load_yaml(path: str, raw: bytes) -> tuple[Doc | None, list[Finding]]:
     """Parse one YAML file. Returns the document, or None and the findings that stop it."""
+    if yaml is None:
+        _init()
     if len(raw) > MAX_FILE_BYTES:
         return None, [Finding(path, 1, 1, ERROR, "file-too-large",
                               f"the file is larger than the limit of {MAX_FILE_BYTES:,} bytes; refused unread")]

@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from funnelcheck.engine import Mix, parse_mix, parse_override, parse_select, run_whatif
+from funnelcheck.engine.chain import make_plan, propagate
 from funnelcheck.engine.digraph import feedback_set
+from funnelcheck.engine.resolution import slots_in
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.load.registry import load
 from funnelcheck.load.sources import DictSource
@@ -191,6 +193,70 @@ def test_cycles_match_a_dense_solve(seed):
     assert r.outcomes["lose"] == pytest.approx(visits[idx["lose"]], rel=1e-9, abs=1e-12)
 
 
+def wide_funnel(seed: int, values: int = 8):
+    """`random_funnel` with three context keys of `values` values, every one named: each edge gets
+    parameters for every value of one key (its base times a factor in [0.9, 1.1]), so there are
+    values³ segments (512 columns by default, where sums of many columns used to go through scipy).
+    Returns the registry, the graph, the node names and {edge: (key, {value: p})}."""
+    g, names, _ = random_funnel(seed)
+    rng = np.random.default_rng(seed + 100)
+    keys = ["k0", "k1", "k2"]
+    contexts = [{"id": k, "values": [{"id": f"{k}v{i}", "share": float(s)}
+                                     for i, s in enumerate(rng.dirichlet(np.ones(values)))]} for k in keys]
+    params, specific = [], {}
+    for j, e in enumerate(g["edges"]):
+        mean = e["p"]["mean"]
+        e["p"] = {"parameter_id": f"{e['id']}-base"}
+        params.append(param(f"{e['id']}-base", e["id"], mean))
+        key = keys[j % 3]
+        specific[e["id"]] = (key, {})
+        for i in range(values):
+            p = round(mean * float(rng.uniform(0.9, 1.1)), 9)
+            specific[e["id"]][1][f"{key}v{i}"] = p
+            params.append(param(f"{e['id']}-{key}v{i}", e["id"], p, context={key: f"{key}v{i}"}))
+    return build(g, params, contexts), g, names, specific
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cycles_with_many_segments_match_a_dense_solve_per_segment(seed):
+    """The point estimate alone (no draws), on 512 segments at once: every segment's visits, flows
+    and conversion equal a dense solve with that segment's probabilities."""
+    reg, g, names, specific = wide_funnel(seed)
+    r = run_whatif(reg, "g", samples=0)
+    assert len(r.segments) == 512 and r.conversion.mean is None
+    idx = {n: i for i, n in enumerate(names)}
+    ends = {e["id"]: (e["from"], e["to"]) for e in g["edges"]}
+    for seg in r.segments:
+        probs = {ends[e]: values[seg.context[key]] for e, (key, values) in specific.items()}
+        visits = dense_visits(names, probs, {"n0": 2 / 3, "n1": 1 / 3})
+        assert seg.conversion == pytest.approx(visits[idx["win"]], rel=1e-9)
+        assert [seg.visits[n] for n in names] == pytest.approx(list(visits), rel=1e-9, abs=1e-12)
+        assert [seg.flows[e] for e in ends] == pytest.approx([visits[idx[ends[e][0]]] * probs[ends[e]] for e in ends],
+                                                             rel=1e-9, abs=1e-12)
+    assert r.conversion.point == pytest.approx(sum(s.weight * s.conversion for s in r.segments), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_and_numpy_sums_give_the_same_bits(seed):
+    """The Monte Carlo run sums with scipy's CSR kernel, the point estimate with numpy: both add
+    each target's rows in the same order, so a segment's point estimate is the same number in both."""
+    _, names, probs = random_funnel(seed)
+    idx = {n: i for i, n in enumerate(names)}
+    pairs = sorted(probs)
+    src = np.array([idx[a] for a, _ in pairs])
+    tgt = np.array([idx[b] for _, b in pairs])
+    plan = make_plan(len(names), src, tgt, {idx["n0"]: 2 / 3, idx["n1"]: 1 / 3})
+    rng = np.random.default_rng(seed)
+    base = np.array([probs[pr] for pr in pairs])[plan.order]
+    columns = base[:, None, None] * rng.uniform(0.5, 1.0, (len(base), 3, 700))  # 2,100 columns
+    dense = propagate(plan, columns)
+    assert np.array_equal(propagate(plan, columns, sparse=True), dense)
+    one = propagate(plan, columns[:, 1, 17])  # a single column alone: the same number again
+    assert np.array_equal(one, dense[:, 1, 17])
+    visits = dense_visits(names, dict(zip(pairs, columns[np.argsort(plan.order), 1, 17])), {"n0": 2 / 3, "n1": 1 / 3})
+    assert one == pytest.approx(visits, rel=1e-9, abs=1e-12)
+
+
 def test_feedback_set_breaks_every_cycle():
     rng = np.random.default_rng(7)
     for _ in range(30):
@@ -246,6 +312,30 @@ def test_select_and_mix_reweight_the_segments():
     mixed = point(reg, mix=Mix(shares={"channel": {"google": 3, "facebook": 1}}))
     assert mixed.conversion.point == pytest.approx(0.75 * 0.81 + 0.25 * 0.01)
     assert [s.weight for s in mixed.segments] == pytest.approx([0.75, 0.25])
+
+
+def test_segment_visits_and_flows_add_up_to_the_population():
+    r = point(simpson(), mix=Mix(shares={"channel": {"google": 3, "facebook": 1}}))
+    google, facebook = r.segments
+    assert dict(google.visits) == pytest.approx({"a": 1.0, "b": 0.9, "s": 0.81})
+    assert dict(facebook.flows) == pytest.approx({"ab": 0.1, "bs": 0.01})
+    for n, node in r.nodes.items():
+        assert sum(s.weight * s.visits[n] for s in r.segments) == pytest.approx(node.visits)
+    for e, edge in r.edges.items():
+        assert sum(s.weight * s.flows[e] for s in r.segments) == pytest.approx(edge.flow)
+
+
+def test_parameters_used_are_those_of_the_selected_segments():
+    r = point(simpson(), mix=Mix(select={"channel": ["google"]}))
+    assert set(r.parameters_used) == {"ab-g", "bs-g"}  # facebook's parameters were resolved, then not used
+
+
+def test_slots_in_a_table_many_blocks_long():
+    rng = np.random.default_rng(3)
+    table = rng.choice(np.arange(0, 900, 3), size=(5000, 700)).astype(np.int32)  # 4 blocks of rows
+    table[-1, -1] = 901  # a slot only the last row of the last block uses
+    assert np.array_equal(slots_in(table, 902), np.unique(table))
+    assert slots_in(table[:0], 5).tolist() == []
 
 
 def test_values_no_parameter_names_share_one_segment():

@@ -175,7 +175,7 @@ def test_reusing_the_bases_segments_gives_the_numbers_of_two_full_runs(seed, cha
 
 def test_the_engine_takes_known_segments_as_they_are_and_digests_see_their_inputs():
     reg = funnel().registry
-    first = run_whatif(reg, "g", samples=200, seed=1)
+    first = run_whatif(reg, "g", samples=200, seed=1, known={})
     target = first.segments[0].inputs
     fake = np.full(200, 0.123)
     again = run_whatif(reg, "g", samples=200, seed=1, known={target: fake})
@@ -189,7 +189,7 @@ def test_the_engine_takes_known_segments_as_they_are_and_digests_see_their_input
     np.testing.assert_allclose(again.draws, weights @ np.stack([s.draws for s in again.segments]), rtol=1e-12)
 
     def digests(registry, **kw):
-        return {tuple(sorted(s.context.items())): s.inputs for s in run_whatif(registry, "g", **kw).segments}
+        return {tuple(sorted(s.context.items())): s.inputs for s in run_whatif(registry, "g", known={}, **kw).segments}
 
     plain = digests(reg, samples=200, seed=1)
     assert len(set(plain.values())) == 5 and digests(reg, samples=200, seed=1) == plain

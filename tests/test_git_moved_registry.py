@@ -113,9 +113,6 @@ def test_unchanged_blobs_are_parsed_once_across_the_move(moved, monkeypatch):
     calls = []
     real = registry_module.parse_file
     monkeypatch.setattr(registry_module, "parse_file", lambda k, sf, raw: calls.append(sf.key) or real(k, sf, raw))
-    from funnelcheck.git import history as history_module
-
-    monkeypatch.setattr(history_module, "load", registry_module.load)
     project = find_project(cwd=repo.repo.workdir)
     history = parameter_history(repo.repo, repo.repo.head.peel(pygit2.Commit),
                                 Placement(open_repository(project), project).registry_at, "checkout-base")

@@ -95,13 +95,11 @@ def test_filter_evidence_equals_the_seeds_sql(project, monkeypatch):
     params = sorted(registry.parameters.values(), key=lambda p: p.id)
     evidence = collect(registry, params, {p.id: window for p in params}, pipe.connections)
     contexts = pipe.config["observations"]["journeys"]["contexts"]
-    engine = pipe.connections.engine("data")
-    with engine.connect() as conn:
-        for p in params:
-            sql, binds = _seed_query(p, contexts)
-            n, k = conn.execute(sa.text(sql), {**binds, "ws": window.start.replace(tzinfo=None),
-                                               "we": end.replace(tzinfo=None)}).one()
-            assert (evidence[p.id].observed.n, evidence[p.id].observed.k) == (n, k or 0), p.id
+    for p in params:
+        sql, binds = _seed_query(p, contexts)
+        [(n, k)] = pipe.connections.query("data", sql, {**binds, "ws": window.start.replace(tzinfo=None),
+                                                         "we": end.replace(tzinfo=None)}).rows
+        assert (evidence[p.id].observed.n, evidence[p.id].observed.k) == (n, k or 0), p.id
     # filter mode counts the base on the whole mix: it sees more journeys than resolved mode does
     plain = open_pipeline(find_project()).loaded.registry
     resolved = collect(plain, list(plain.parameters.values()), {p: window for p in plain.parameters}, pipe.connections)

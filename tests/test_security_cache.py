@@ -111,7 +111,7 @@ def test_random_byte_flips_in_every_cache_file_change_nothing(project, capsys):
     assert clean[0] == 1 and clean[1]
     folder = cache_dir(project)
     files = sorted(p for p in folder.iterdir())
-    assert len(files) == 17  # the index and 16 shards
+    assert len(files) == 18  # the parse cache's index and 16 shards, and the checks' memo
     rng = random.Random(2026)
     for round_ in range(5):
         for path in sorted(folder.iterdir()):
@@ -137,4 +137,4 @@ def test_an_edited_entry_with_a_valid_checksum_but_wrong_shape_is_rebuilt(projec
 def test_the_work_tree_gets_no_cache_files(project, capsys):
     _validate(capsys)
     assert not (project / ".funnelcheck").exists()
-    assert len(list(cache_dir(project).iterdir())) == 17
+    assert len(list(cache_dir(project).iterdir())) == 18  # parse index, 16 shards, the checks memo

@@ -187,6 +187,50 @@ def test_samples_zero_is_the_point_estimate_without_scipy(tmp_path):
     assert data["conversion"]["p05"] is None and data["samples"] == 0
 
 
+# What the point estimate must never import: scipy (~0.15 s, with numpy.f2py and numpy.testing in
+# tow) and numpy.ma (which np.unique pulls in). Budget: the whole command in < 0.5 s (issue 9).
+NOT_FOR_THE_POINT = ("scipy", "numpy.ma", "numpy.f2py", "numpy.testing")
+
+
+def test_the_point_estimate_of_many_segments_and_a_cycle_imports_no_scipy(tmp_path):
+    """1,331 segments (three keys of 11 values, all named: two blocks of the point estimate) on a
+    funnel that goes back: the numbers are the closed form, and nothing in NOT_FOR_THE_POINT is
+    imported (sums over 512 columns or more once went through scipy)."""
+    import subprocess
+    import sys
+
+    n = 11
+    keys = {k: [(i + 1) / 66 for i in range(n)] for k in ("a", "b", "c")}
+    contexts = [{"id": k, "values": [{"id": f"{k}{i}", "share": w} for i, w in enumerate(ws)]} for k, ws in keys.items()]
+    rates = {"view": ("a", [0.3 + 0.05 * i for i in range(n)]), "back": ("b", [0.03 * i for i in range(n)]),
+             "signup": ("c", [0.1 + 0.03 * i for i in range(n)])}
+    nodes = {"home": {"entry": 1}, "pricing": {}, "buy": {"outcome": "success"}, "gone": {"outcome": "failure"}}
+    edges = [("view", "home", "pricing", None), ("back", "pricing", "home", None), ("signup", "pricing", "buy", None),
+             ("leave", "pricing", "gone", 0.05)]
+    params = [param(f"{e}-base", e, ps[0]) for e, (_, ps) in rates.items()]
+    params += [param(f"{e}-{k}{i}", e, p, context={k: f"{k}{i}"}) for e, (k, ps) in rates.items() for i, p in enumerate(ps)]
+    root = tmp_path / "reg"
+    for rel, text in files_of([graph(nodes, edges)], params, contexts).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    code = ("import sys, json; from funnelcheck.cli import main; rc = main(sys.argv[1:]); "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.startswith(tuple(x + '.' for x in {NOT_FOR_THE_POINT!r})) "
+            f"or m in {NOT_FOR_THE_POINT!r})), file=sys.stderr); "
+            "raise SystemExit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "whatif", "g", "--samples", "0", "--format", "json",
+                           "--registry", str(root)], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.splitlines()[-1]) == []
+    data = json.loads(done.stdout)
+    assert len(data["segments"]) == n**3
+    share = {k: [w / sum(ws) for w in ws] for k, ws in keys.items()}
+    (_, view), (_, back), (_, signup) = rates.values()
+    expected = sum(share["a"][i] * share["b"][j] * share["c"][k] * view[i] * signup[k] / (1 - view[i] * back[j])
+                   for i in range(n) for j in range(n) for k in range(n))
+    assert data["conversion"]["point"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_rev_reads_the_committed_registry(cli, tmp_path):
     repo = GitCli(tmp_path / "models")
     repo.commit("first", funnel(signup=0.3))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from funnelcheck.checks.credentials import check_credentials
 from funnelcheck.checks.draws import check_draw_sums
 from funnelcheck.checks.index import CheckIndex
+from funnelcheck.checks.memo import GraphMemo
 from funnelcheck.checks.references import check_config_references, check_named_bases, check_parameter_references
 from funnelcheck.checks.structure import check_bases, check_conflicts, check_graphs, check_shares
 from funnelcheck.checks.sums import check_outgoing_sums
@@ -80,13 +81,14 @@ CHECKS = (check_shares, check_parameter_references, check_values, check_conflict
 NOT_BLOCKING_A_COMPUTATION = (check_draw_sums, check_ties, check_outgoing_sums)
 
 
-def validate(loaded: Loaded, computation: bool = False) -> list[Finding]:
+def validate(loaded: Loaded, computation: bool = False, memo: GraphMemo | None = None) -> list[Finding]:
     """Every finding for a loaded registry: the loader's and every check's, sorted, no duplicates.
 
     With `computation=True`, only what could stop a what-if computation that the engine does not check
     itself (`whatif` asks this once, before it runs the engine).
+    `memo` keeps the per-graph searches' findings between runs (`checks/memo.py`); by default, this run only.
     """
-    index = CheckIndex(loaded)
+    index = CheckIndex(loaded, memo)
     found: list[Finding] = list(loaded.findings)
     for check in CHECKS:
         if not (computation and check in NOT_BLOCKING_A_COMPUTATION):

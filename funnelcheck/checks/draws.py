@@ -16,7 +16,7 @@ from funnelcheck.checks.index import SUM_TOLERANCE, CheckIndex
 from funnelcheck.checks.sums import (Option, combination_text, combinations, edge_estimates, merged, node_searches,
                                      variance_proxy as _proxy)
 from funnelcheck.findings import WARNING, Finding
-from funnelcheck.model import Edge, Estimate
+from funnelcheck.model import Edge, Estimate, Graph
 
 LIMIT = 0.01  # warn when more than this share of draws passes 1
 REACH = 4.0  # only combinations whose mean sum + REACH·sd passes 1 are computed
@@ -27,32 +27,39 @@ def check_draw_sums(index: CheckIndex) -> list[Finding]:
     tail = _Tail()
     found = []
     for graph in index.graphs:
-        def worth(edges: list[Edge]) -> bool:
-            return _best_reach([[(x.mean, x.stdev) for x in edge_estimates(index, graph, e.id)] for e in edges])
+        found += index.per_graph("outgoing-sum-draws", graph, lambda graph=graph: _graph_draws(index, graph, tail))
+    return found
 
-        for search in node_searches(index, graph, worth):
-            risky = {}
-            for combo, winners in combinations(search, _could_reach):
-                estimates = [w.slot.estimate for w in winners if w is not None]
-                mean = sum(e.mean for e in estimates)
-                if mean > 1 + SUM_TOLERANCE or not _estimates_reach(estimates):
-                    continue  # past 1 already on the means (an outgoing-sum error), or too tight to matter
-                if not all(_feasible(e) for e in estimates):
-                    continue  # reported by the values checks
-                share = tail.share_past_one(estimates)
-                if share > LIMIT:
-                    risky[combo] = (share, mean, winners)
-            for pattern, members in merged(search, risky):
-                worst = max(members, key=lambda c: (members[c][0], c))
-                share, mean, winners = members[worst]
-                lowest = min(s for s, _, _ in members.values())
-                terms = " + ".join(f"{e.id} {w.mean:g}±{w.slot.estimate.stdev:g} ({w.slot.id or 'inline p'})"
-                                   for e, w in zip(search.edges, winners) if w is not None)
-                amount = f"{share:.1%}" if lowest == share else f"up to {share:.1%}"
-                found.append(search.node.where.at("id").finding(
-                    "outgoing-sum-draws", f"outgoing probabilities of node '{search.node.id}' sum past 1 in {amount} "
-                    f"of Monte Carlo draws {combination_text(search, pattern)} (means {mean:.6g}): {terms}; "
-                    "what-if scales those draws down, so its interval is biased", WARNING))
+
+def _graph_draws(index: CheckIndex, graph: Graph, tail: "_Tail") -> list[Finding]:
+    found = []
+
+    def worth(edges: list[Edge]) -> bool:
+        return _best_reach([[(x.mean, x.stdev) for x in edge_estimates(index, graph, e.id)] for e in edges])
+
+    for search in node_searches(index, graph, worth):
+        risky = {}
+        for combo, winners in combinations(search, _could_reach):
+            estimates = [w.slot.estimate for w in winners if w is not None]
+            mean = sum(e.mean for e in estimates)
+            if mean > 1 + SUM_TOLERANCE or not _estimates_reach(estimates):
+                continue  # past 1 already on the means (an outgoing-sum error), or too tight to matter
+            if not all(_feasible(e) for e in estimates):
+                continue  # reported by the values checks
+            share = tail.share_past_one(estimates)
+            if share > LIMIT:
+                risky[combo] = (share, mean, winners)
+        for pattern, members in merged(search, risky):
+            worst = max(members, key=lambda c: (members[c][0], c))
+            share, mean, winners = members[worst]
+            lowest = min(s for s, _, _ in members.values())
+            terms = " + ".join(f"{e.id} {w.mean:g}±{w.slot.estimate.stdev:g} ({w.slot.id or 'inline p'})"
+                               for e, w in zip(search.edges, winners) if w is not None)
+            amount = f"{share:.1%}" if lowest == share else f"up to {share:.1%}"
+            found.append(search.node.where.at("id").finding(
+                "outgoing-sum-draws", f"outgoing probabilities of node '{search.node.id}' sum past 1 in {amount} "
+                f"of Monte Carlo draws {combination_text(search, pattern)} (means {mean:.6g}): {terms}; "
+                "what-if scales those draws down, so its interval is biased", WARNING))
     return found
 
 

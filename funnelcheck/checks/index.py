@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from typing import Callable
 
+from funnelcheck.checks.memo import GraphMemo, graph_fingerprint
 from funnelcheck.engine.statespace import build_state_graph
+from funnelcheck.findings import Finding
 from funnelcheck.load.registry import Loaded
 from funnelcheck.model import Graph, Parameter, Registry
 from funnelcheck.resolve import Resolver
@@ -20,8 +23,10 @@ SUM_TOLERANCE = 1e-9
 class CheckIndex:
     """The registry, looked up the ways the checks need; which file kinds and ids failed to load."""
 
-    def __init__(self, loaded: Loaded):
+    def __init__(self, loaded: Loaded, memo: GraphMemo | None = None):
         self.registry = registry = loaded.registry
+        self.keys = loaded.keys
+        self.memo = memo if memo is not None else GraphMemo()
         self.by_edge: dict[str, list[Parameter]] = registry.parameters_by_edge()
         self.graphs = sorted(registry.graphs.values(), key=lambda g: g.id)
         self.graphs_of_edge: dict[str, list[Graph]] = defaultdict(list)
@@ -44,6 +49,12 @@ class CheckIndex:
             sub = Registry(self.registry.root, self.registry.contexts, params, {graph.id: graph}, self.registry.config)
             self._resolvers[graph.id] = Resolver(sub, graph)
         return self._resolvers[graph.id]
+
+    def per_graph(self, check: str, graph: Graph, compute: Callable[[], list[Finding]]) -> list[Finding]:
+        """A graph-local check's findings for `graph`: from the memo when nothing it reads has changed."""
+        files = [p.where.path for e_id in dict.fromkeys(e.id for e in graph.edges) for p in self.by_edge.get(e_id, ())]
+        contexts = self.registry.contexts[0].where.path if self.registry.contexts else None
+        return self.memo.findings(check, graph_fingerprint(graph, files, contexts, self.keys), compute)
 
     def visited_at(self, graph: Graph) -> dict[str, set[frozenset[str]]]:
         """Node → the visited sets (source included) of its reachable states in the state graph."""

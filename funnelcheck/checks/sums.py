@@ -56,25 +56,32 @@ def check_outgoing_sums(index: CheckIndex) -> list[Finding]:
 
     found = []
     for graph in index.graphs:
-        def worth(edges: list[Edge]) -> bool:
-            return sum(best_mean(index, graph, e.id) for e in edges) > 1 + SUM_TOLERANCE
+        found += index.per_graph("outgoing-sum", graph, lambda graph=graph: _graph_sums(index, graph, could_offend))
+    return found
 
-        for search in node_searches(index, graph, worth):
-            bad = {}
-            for combo, winners in combinations(search, could_offend):
-                total = sum(w.mean for w in winners if w is not None)
-                if total > 1 + SUM_TOLERANCE:
-                    bad[combo] = (total, winners)
-            for pattern, members in merged(search, bad):
-                worst = max(members, key=lambda c: (members[c][0], c))
-                total, winners = members[worst]
-                lowest = min(t for t, _ in members.values())
-                terms = " + ".join(f"{e.id} {w.mean:g} ({w.slot.id or 'inline p'})"
-                                   for e, w in zip(search.edges, winners) if w is not None)
-                amount = f"{total:.6g}" if lowest == total else f"up to {total:.6g}"
-                found.append(search.node.where.at("id").finding(
-                    "outgoing-sum", f"outgoing probabilities of node '{search.node.id}' sum to {amount} > 1 "
-                    f"{combination_text(search, pattern)}: {terms}"))
+
+def _graph_sums(index: CheckIndex, graph: Graph, could_offend) -> list[Finding]:
+    found = []
+
+    def worth(edges: list[Edge]) -> bool:
+        return sum(best_mean(index, graph, e.id) for e in edges) > 1 + SUM_TOLERANCE
+
+    for search in node_searches(index, graph, worth):
+        bad = {}
+        for combo, winners in combinations(search, could_offend):
+            total = sum(w.mean for w in winners if w is not None)
+            if total > 1 + SUM_TOLERANCE:
+                bad[combo] = (total, winners)
+        for pattern, members in merged(search, bad):
+            worst = max(members, key=lambda c: (members[c][0], c))
+            total, winners = members[worst]
+            lowest = min(t for t, _ in members.values())
+            terms = " + ".join(f"{e.id} {w.mean:g} ({w.slot.id or 'inline p'})"
+                               for e, w in zip(search.edges, winners) if w is not None)
+            amount = f"{total:.6g}" if lowest == total else f"up to {total:.6g}"
+            found.append(search.node.where.at("id").finding(
+                "outgoing-sum", f"outgoing probabilities of node '{search.node.id}' sum to {amount} > 1 "
+                f"{combination_text(search, pattern)}: {terms}"))
     return found
 
 

@@ -46,9 +46,9 @@ def project_of(options: CommonOptions) -> Project:
     return find_project(registry=options.registry, config=options.config)
 
 
-def open_registry(options: CommonOptions, rev: str | None = None) -> Loaded:
+def open_registry(options: CommonOptions, rev: str | None = None, project: Project | None = None) -> Loaded:
     """The registry of the work tree, or of revision `rev` read straight from the Git object database."""
-    project = project_of(options)
+    project = project or project_of(options)
     if rev:
         from funnelcheck.load.gitsource import load_revision
 

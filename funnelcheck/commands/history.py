@@ -45,6 +45,7 @@ def run(args: Options) -> int:
     if not ID.match(args.parameter_id):
         raise UsageError(f"'{args.parameter_id}' is not a parameter id (lower-case letters, digits, '-' and '_')")
     from funnelcheck.git.history import history_cache, parameter_history, row_json
+    from funnelcheck.git.walkindex import walk_index
     from funnelcheck.load.gitsource import Placement, open_repository, open_revision, reading
 
     project = project_of(args)
@@ -57,15 +58,18 @@ def run(args: Options) -> int:
         progress.show(f"{scanned} commits scanned, {found} changes found")
 
     cache = history_cache(project.base)
+    index = walk_index(project.base, args.parameter_id, placement, repo)
     with reading(args.rev, revision.commit.id):
         history = parameter_history(repo, revision.commit, placement.registry_at, args.parameter_id,
-                                    args.limit, report, cache)
+                                    args.limit, report, cache, index)
+    index.save()
     cache.save()
     progress.close()
     if not history.rows:
         where = "/".join(p for p in (revision.registry_subpath, "parameters") if p)
+        searched = "every commit searched" if history.from_index else f"{history.commits_scanned} commits searched"
         raise FunnelcheckError(f"parameter '{args.parameter_id}' is not in {where}/ at any commit reachable from "
-                               f"'{args.rev}' ({history.commits_scanned} commits searched; uncommitted files have no history)")
+                               f"'{args.rev}' ({searched}; uncommitted files have no history)")
     if history.truncated_at:
         sys.stderr.write(render.shallow_warning(history.truncated_at))
     rows = [row_json(r) for r in history.rows]

@@ -13,7 +13,8 @@ import sys
 from dataclasses import dataclass, field
 
 from funnelcheck.checks import validate
-from funnelcheck.commands._common import CommonOptions, add_rev, open_registry, print_json
+from funnelcheck.checks.memo import GraphMemo
+from funnelcheck.commands._common import CommonOptions, add_rev, open_registry, print_json, project_of
 from funnelcheck.findings import ERROR, Finding, UsageError
 from funnelcheck.render import findings as render
 
@@ -49,8 +50,11 @@ def run(args: Options) -> int:
     paused = gc.isenabled()
     gc.disable()
     try:
-        loaded = open_registry(args, args.rev)
-        findings = validate(loaded)
+        project = project_of(args)
+        loaded = open_registry(args, args.rev, project)
+        memo = GraphMemo(project.cache_file("checks"))
+        findings = validate(loaded, memo=memo)
+        memo.save()
     finally:
         if paused:
             gc.enable()

@@ -26,10 +26,6 @@ import numpy as np
 
 from funnelcheck.engine.digraph import feedback_set, longest_path_levels, strong_components
 
-# Below this many columns a step sums its rows with numpy; above, with scipy's CSR kernel, which
-# is 2-3× faster on wide arrays but costs ~0.25 s to import (the point estimate never pays it).
-WIDE = 512
-
 
 class NotAbsorbing(ArithmeticError):
     """Mass can circulate forever in these states (a cycle whose exits all have probability 0)."""
@@ -43,10 +39,12 @@ class NotAbsorbing(ArithmeticError):
 class Step:
     """Transitions whose contributions are summed into their targets at once.
 
-    Transitions are sorted by target, so each target owns a run of rows. On wide arrays the sum
-    is a product with a sparse 0/1 matrix (targets × transitions): scipy's compiled CSR kernel
-    adds whole rows of columns at once. On narrow ones (the point estimate) numpy adds the k-th
-    row of every run with at least k rows, for k = 1, 2, ...: the same sums, with no scipy import.
+    Transitions are sorted by target, so each target owns a run of rows. With `sparse` the sum is
+    a product with a 0/1 matrix (targets × transitions): scipy's compiled CSR kernel adds whole
+    rows of columns at once, several times faster, but scipy costs ~0.15 s to import. Without,
+    numpy adds the k-th row of every run with at least k rows, for k = 1, 2, ...: the same sums
+    in the same order (identical bits), with no scipy import. The Monte Carlo run imports scipy
+    for its Beta quantiles anyway and sums sparse; the point estimate never imports it.
     """
 
     t: np.ndarray | slice  # transition ids; in a finished plan, their slice of `Plan.order`
@@ -69,10 +67,10 @@ class Step:
         """Number of transitions."""
         return len(self.src)
 
-    def sum(self, contributions: np.ndarray) -> np.ndarray:
+    def sum(self, contributions: np.ndarray, sparse: bool = False) -> np.ndarray:
         """Per target, the sum of its transitions' rows of `contributions` (one row per transition)."""
         flat = contributions.reshape(contributions.shape[0], -1)
-        if flat.shape[1] >= WIDE:
+        if sparse:
             if self._gather is None:
                 from scipy.sparse import csr_matrix
 
@@ -180,37 +178,39 @@ def _placed(plan: Plan) -> Plan:
     return replace(plan, levels=tuple(levels), order=np.concatenate(order) if order else np.zeros(0, np.intp))
 
 
-def propagate(plan: Plan, probs: np.ndarray) -> np.ndarray:
+def propagate(plan: Plan, probs: np.ndarray, sparse: bool = False) -> np.ndarray:
     """Expected visits of every state, shape (n, *columns).
 
     `probs` holds the transitions' probabilities in `plan.order`: (len(plan.order), *columns).
+    `sparse`: sum with scipy's CSR kernel (`Step.sum`); the numbers are the same either way.
     """
     shape = probs.shape[1:]
     visits = np.zeros((plan.n, *shape))
     visits[plan.entry_states] = plan.entry_weights.reshape(-1, *(1,) * len(shape))
     for level in plan.levels:
-        _push(visits, visits, level.inflow, probs)
+        _push(visits, visits, level.inflow, probs, sparse)
         if level.loops.size:
-            stay = level.loops.sum(probs[level.loops.t])
+            stay = level.loops.sum(probs[level.loops.t], sparse)
             if np.any(stay >= 1.0):
                 raise NotAbsorbing(level.loops.targets)
             visits[level.loops.targets] /= 1.0 - stay
         for block in level.blocks:
-            _solve_block(visits, block, probs, shape)
+            _solve_block(visits, block, probs, shape, sparse)
     return visits
 
 
-def _push(dst: np.ndarray, source: np.ndarray, step: Step, probs: np.ndarray, extra_axes: int = 0) -> None:
+def _push(dst: np.ndarray, source: np.ndarray, step: Step, probs: np.ndarray, sparse: bool,
+          extra_axes: int = 0) -> None:
     """dst[target] += Σ p(t) · source[src(t)] over the step's transitions."""
     if not step.size:
         return
     p = probs[step.t]
     if extra_axes:
         p = p.reshape(p.shape[0], *(1,) * extra_axes, *p.shape[1:])
-    dst[step.targets] += step.sum(source[step.src] * p)
+    dst[step.targets] += step.sum(source[step.src] * p, sparse)
 
 
-def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...]) -> None:
+def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...], sparse: bool) -> None:
     m, k = len(block.states), len(block.feedback)
     # coef[v] = (constant, coefficients on the visits of each feedback state) of v's visits.
     coef = np.zeros((m, k + 1, *shape))
@@ -218,9 +218,9 @@ def _solve_block(visits: np.ndarray, block: Block, probs, shape: tuple[int, ...]
     coef[block.feedback, 0] = 0.0
     coef[block.feedback, 1 + np.arange(k)] = 1.0
     for step in block.steps:
-        _push(coef, coef, step, probs, extra_axes=1)
+        _push(coef, coef, step, probs, sparse, extra_axes=1)
     back = np.zeros((k, k + 1, *shape))
-    _push(back, coef, block.closing, probs, extra_axes=1)
+    _push(back, coef, block.closing, probs, sparse, extra_axes=1)
     # x = b + back_const + back_coef · x  →  (I − back_coef) x = b + back_const
     lhs = -np.moveaxis(back[:, 1:], (0, 1), (-2, -1))
     lhs[..., np.arange(k), np.arange(k)] += 1.0

@@ -3,6 +3,7 @@ keys each slot draws and is reported under (docs/statistics.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import product
 
 import numpy as np
@@ -34,8 +35,10 @@ class ResolutionTable:
                          dtype=np.intp).reshape(len(segs), len(keys))
         slot_ids: dict[int, int] = {}  # id() of the resolver's own Slot objects -> index
         slots: list[Slot] = []
-        rows: dict[tuple, np.ndarray] = {}
-        index = np.empty((len(sg.transitions), len(segs)), dtype=np.int32)
+        # Per tuple of axes (the keys an edge's parameters look at): every combination of their classes
+        # as a context, and each segment's combination.
+        contexts: dict[tuple[int, ...], list[dict[str, str]]] = {}
+        combination: dict[tuple[int, ...], np.ndarray] = {}
 
         def slot_index(slot: Slot | None) -> int:
             if slot is None:
@@ -45,23 +48,33 @@ class ResolutionTable:
                 slots.append(slot)
             return slot_ids[id(slot)]
 
+        # Transitions resolve alike when they share the edge and the visited nodes its parameters name.
+        alike: dict[tuple[str, frozenset[str]], int] = {}
+        memo = np.empty(len(sg.transitions), dtype=np.intp)
         for t, tr in enumerate(sg.transitions):
             edge = tr.edge.id
-            visited = sg.states[tr.source].query_visited()
-            memo = (edge, visited & resolver.used_nodes.get(edge, frozenset()))
-            row = rows.get(memo)
-            if row is None:
-                used = resolver.used_keys.get(edge, set())
-                axes = [i for i, k in enumerate(keys) if k in used]
-                dims = [len(classes[keys[i]]) for i in axes]
-                winners = np.array([
-                    slot_index(resolver.winner(edge, visited, {keys[i]: classes[keys[i]][c].value
-                                                               for i, c in zip(axes, combo)}))
-                    for combo in product(*(range(d) for d in dims))], dtype=np.int32)
-                flat = np.ravel_multi_index(tuple(codes[:, axes].T), dims) if axes else np.zeros(len(segs), np.intp)
-                row = rows[memo] = winners[flat]
-            index[t] = row
+            key = (edge, sg.states[tr.source].query_visited() & resolver.used_nodes.get(edge, frozenset()))
+            memo[t] = alike.setdefault(key, len(alike))
+        rows = np.empty((len(alike), len(segs)), dtype=np.int32)
+        for m, (edge, visited) in enumerate(alike):
+            used = resolver.used_keys.get(edge, set())
+            axes = tuple(i for i, k in enumerate(keys) if k in used)
+            if not axes:
+                rows[m] = slot_index(resolver.winner(edge, visited, {}))
+                continue
+            if axes not in contexts:
+                contexts[axes] = [{keys[i]: c.value for i, c in zip(axes, combo)}
+                                  for combo in product(*(classes[keys[i]] for i in axes))]
+                combination[axes] = np.ravel_multi_index(tuple(codes[:, axes].T), [len(classes[keys[i]]) for i in axes])
+            winners = np.array([slot_index(resolver.winner(edge, visited, ctx)) for ctx in contexts[axes]], dtype=np.int32)
+            rows[m] = winners[combination[axes]]
+        index = rows[memo]
         return cls(slots, index)
+
+    def used(self) -> np.ndarray:
+        """Indices of the slots that some transition uses in some segment (a selection may leave
+        some of those resolved unused)."""
+        return slots_in(self.index, len(self.slots))
 
     def check_complete(self, graph: Graph, sg: StateGraph, segs: list[Segment]) -> None:
         """Refuse a transition that resolves to nothing in some segment (an edge with no base)."""
@@ -79,6 +92,17 @@ class ResolutionTable:
         return np.array([s.estimate.mean for s in self.slots], dtype=float)
 
 
+def slots_in(index: np.ndarray, count: int) -> np.ndarray:
+    """The distinct slots (0 .. count - 1) in rows of a resolution table, ascending. A few rows at a
+    time: at 15,625 segments np.unique would sort a copy of the whole table (and import numpy.ma),
+    np.bincount make a 64-bit one."""
+    seen = np.zeros(count, dtype=bool)
+    rows = max(1, 2**20 // max(1, index.shape[1]))
+    for a in range(0, len(index), rows):
+        seen[index[a:a + rows]] = True
+    return np.flatnonzero(seen)
+
+
 def query_text(visited: frozenset[str], seg: Segment) -> str:
     parts = [f"visited {{{', '.join(sorted(visited))}}}"]
     members = seg.members
@@ -88,8 +112,14 @@ def query_text(visited: frozenset[str], seg: Segment) -> str:
 
 @dataclass(frozen=True)
 class SlotKeys:
-    stream: str  # what seeds the slot's random stream: its edge and canonical filters
+    slot: Slot
     used: str  # its name in `parameters_used`
+
+    @cached_property
+    def stream(self) -> str:
+        """What seeds the slot's random stream: its edge and canonical filters (`slot_key`). Made on
+        first use: only the Monte Carlo run needs it."""
+        return slot_key(self.slot)
 
 
 def slot_key(slot: Slot) -> str:
@@ -105,17 +135,17 @@ def slot_keys(slot: Slot) -> SlotKeys:
     base; an override is reported under the name of what it replaced, else `override:<slot>`."""
     if slot.kind == OVERRIDE:
         if slot.replaces is not None:
-            return SlotKeys(slot_key(slot), slot_keys(slot.replaces).used)
-        return SlotKeys(slot_key(slot), "override:" + slot_key(slot))
+            return SlotKeys(slot, slot_keys(slot.replaces).used)
+        return SlotKeys(slot, "override:" + slot_key(slot))
     if slot.kind == INLINE:
-        return SlotKeys(slot_key(slot), f"inline:{slot.edge}")
-    return SlotKeys(slot_key(slot), slot.id)
+        return SlotKeys(slot, f"inline:{slot.edge}")
+    return SlotKeys(slot, slot.id)
 
 
 def check_overrides_used(applied: list[OverrideSlot], table: ResolutionTable) -> None:
     if not applied:
         return
-    used = {table.slots[i] for i in np.unique(table.index)}
+    used = {table.slots[i] for i in table.used()}
     for a in applied:
         if a.slot not in used:
             raise UsageError(

@@ -1,6 +1,7 @@
 """What a what-if run returns: plain records, and their JSON shape (docs/cli.md)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,29 @@ class EdgeResult:
     target: str = ""
 
 
+class Column(Mapping):
+    """Column j of a (names × segments) array read as {name: value}: each segment's visits and flows
+    without a dict per segment (15,625 segments × 1,500 nodes and edges would be millions of floats
+    that only the dashboard reads). The column becomes a list on first read."""
+
+    def __init__(self, position: dict[str, int], values: np.ndarray, j: int):
+        self._position, self._values, self._j, self._list = position, values, j, None
+
+    def __getitem__(self, name: str) -> float:
+        if self._list is None:
+            self._list = self._values[:, self._j].tolist()
+        return self._list[self._position[name]]
+
+    def __iter__(self):
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 @dataclass(frozen=True)
 class SegmentResult:
     context: dict[str, str]  # key -> value id, or '*' for the values no parameter names
@@ -54,9 +78,9 @@ class SegmentResult:
     draws: np.ndarray = field(repr=False)  # conversion per Monte Carlo draw
     members: dict[str, list[str]] = field(default_factory=dict)  # for '*' classes: the values they stand for
     summary: Summary | None = None
-    visits: dict[str, float] = field(default_factory=dict)  # node -> expected visits in this segment, at the means
-    flows: dict[str, float] = field(default_factory=dict)  # edge -> expected flow in this segment, at the means
-    inputs: str = ""  # digest of what its draws depend on: equal digests, identical draws (`run_whatif(known=...)`)
+    visits: Mapping[str, float] = field(default_factory=dict)  # node -> expected visits in this segment, at the means
+    flows: Mapping[str, float] = field(default_factory=dict)  # edge -> expected flow in this segment, at the means
+    inputs: str = ""  # with `run_whatif(known=...)`: digest of what its draws depend on (equal digests, equal draws)
 
     def to_json(self) -> dict:
         """{"context", "weight", "conversion"} plus the Monte Carlo summary and '*' members."""

@@ -24,8 +24,8 @@ from funnelcheck.engine.mix import Mix, Segment, label, value_shares, weigh
 from funnelcheck.engine.montecarlo import draw_slots, summarize, summarize_rows
 from funnelcheck.engine.overrides import Override, OverrideSlot, override_slots
 from funnelcheck.engine.resolution import (ResolutionTable, SlotKeys, check_feasible, check_overrides_used,
-                                           query_text, slot_keys)
-from funnelcheck.engine.result import (AppliedOverride, EdgeResult, NodeResult, SegmentResult, Summary,
+                                           query_text, slot_keys, slots_in)
+from funnelcheck.engine.result import (AppliedOverride, Column, EdgeResult, NodeResult, SegmentResult, Summary,
                                        WhatIfResult)
 from funnelcheck.findings import FunnelcheckError, UsageError
 from funnelcheck.model import Graph, Registry
@@ -35,7 +35,7 @@ from funnelcheck.engine.statespace import OTHER, ContextClass, StateGraph, build
 
 # Working arrays of one Monte Carlo chunk stay around this size (bytes).
 CHUNK_BYTES = 48 * 2**20
-# Segments whose (transitions × segments) temporaries are made at once when results are mixed.
+# Segments whose (transitions × segments) arrays the point estimate makes at once.
 SEGMENTS_PER_CHUNK = 1024
 # More draws than this are refused (SPEC 10): memory grows with segments × draws.
 MAX_SAMPLES = 1_000_000
@@ -50,8 +50,9 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
                known: Mapping[str, np.ndarray] | None = None) -> WhatIfResult:
     """Propagate one graph under a traffic mix and overrides: point estimate and Monte Carlo.
 
-    `known` maps a segment's `inputs` digest (`SegmentResult.inputs`, from any earlier run) to its
-    draws: a segment found there is not drawn again (a diff passes the other revision's segments).
+    With `known` (even empty), every segment carries the digest of its inputs
+    (`SegmentResult.inputs`), and `known` maps such digests, from any earlier run, to draws: a
+    segment found there is not drawn again (a diff passes the other revision's segments).
     `rescaled` then counts only the segments drawn here.
 
     Raises UsageError for bad arguments (unknown graph, context or value, an override the
@@ -69,7 +70,7 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     _check_structure(graph)
     plain = Resolver(registry, graph)
     applied = override_slots(plain, graph, overrides)
-    resolver = plain.with_overrides(a.slot for a in applied)
+    resolver = plain.with_overrides(a.slot for a in applied) if applied else plain
     shares = value_shares(registry, mix)
     classes = context_classes(registry, graph, extra=[kv for a in applied for kv in a.slot.context_filter])
     segs = [s for s in weigh(segments(classes), shares) if s.weight > 0]
@@ -84,7 +85,7 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     check_overrides_used(applied, table)
     check_feasible(table.slots, keys)
     point = _point(graph, sg, table, segs)
-    inputs = segment_inputs(graph, sg, table, keys, samples, seed)
+    inputs = segment_inputs(graph, sg, table, keys, samples, seed) if known is not None else [""] * len(segs)
     if samples:
         given = {j: known[d] for j, d in enumerate(inputs) if d in known} if known else {}
         conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress, given)
@@ -128,42 +129,46 @@ def _arrays(sg: StateGraph) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _point(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment]) -> Point:
+    """Every segment at the slots' means, a block of segments at a time: the (transitions × segments)
+    probabilities of one block are all that is made at once (15,625 segments would need 175 MB)."""
     src, tgt = _arrays(sg)
     plan = chain.make_plan(len(sg.states), src, tgt, sg.entries)
-    probs = table.means()[table.index[plan.order]]
-    out_sum = np.zeros((len(sg.states), len(segs)))
-    np.add.at(out_sum, src[plan.order], probs)
-    bad = np.argwhere(out_sum > 1.0 + SUM_TOLERANCE)
-    if len(bad):
-        u, s = bad[0]
-        state = sg.states[u]
-        raise FunnelcheckError(
-            f"the probabilities out of node '{state.node}' sum to {out_sum[u, s]:.6g} > 1 for "
-            f"{query_text(state.query_visited(), segs[s])}: run funnelcheck validate")
-    try:
-        visits = chain.propagate(plan, probs)
-    except chain.NotAbsorbing as exc:
-        raise _closed_cycle(graph, sg, exc.states) from None
+    means = table.means()
     absorbed = _outcome_mask(graph, sg, ("success", "failure"))
-    drop = np.where(absorbed[:, None], 0.0, visits * (1.0 - out_sum))
-    total = visits[absorbed].sum(axis=0) + drop.sum(axis=0)
-    if not np.all(np.isfinite(visits)) or np.any(np.abs(total - 1.0) > 1e-6):
-        raise _closed_cycle(graph, sg, np.arange(len(sg.states)))
-    # Population flow per transition, a block of segments at a time: the (transitions × segments)
-    # probabilities are dropped on return, before the Monte Carlo run allocates its own arrays.
     w = np.array([s.weight for s in segs])
     src = src[plan.order]
     edge_pos = {e.id: i for i, e in enumerate(graph.edges)}
     edge_of = np.array([edge_pos[sg.transitions[t].edge.id] for t in plan.order], dtype=np.intp)
-    flow = np.zeros(len(src))
-    edge_flow = np.zeros((len(graph.edges), len(segs)))
+    visits = np.empty((len(sg.states), len(segs)))
+    out_sum = np.empty((len(sg.states), len(segs)))
+    flow = np.zeros(len(src))  # population flow per transition
+    edge_flow = np.empty((len(graph.edges), len(segs)))
     for a in range(0, len(segs), SEGMENTS_PER_CHUNK):
         cols = slice(a, a + SEGMENTS_PER_CHUNK)
-        block = probs[:, cols] * visits[src, cols]
+        probs = means[table.index[plan.order, cols]]
+        summed = np.zeros((len(sg.states), probs.shape[1]))
+        np.add.at(summed, src, probs)
+        bad = np.argwhere(summed > 1.0 + SUM_TOLERANCE)
+        if len(bad):
+            u, s = bad[0]
+            state = sg.states[u]
+            raise FunnelcheckError(
+                f"the probabilities out of node '{state.node}' sum to {summed[u, s]:.6g} > 1 for "
+                f"{query_text(state.query_visited(), segs[a + s])}: run funnelcheck validate")
+        try:
+            reached = chain.propagate(plan, probs)
+        except chain.NotAbsorbing as exc:
+            raise _closed_cycle(graph, sg, exc.states) from None
+        drop = np.where(absorbed[:, None], 0.0, reached * (1.0 - summed))
+        total = reached[absorbed].sum(axis=0) + drop.sum(axis=0)
+        if not np.all(np.isfinite(reached)) or np.any(np.abs(total - 1.0) > 1e-6):
+            raise _closed_cycle(graph, sg, np.arange(len(sg.states)))
+        visits[:, cols], out_sum[:, cols] = reached, summed
+        block = probs * reached[src]
         flow += block @ w[cols]
-        summed = np.zeros((len(graph.edges), block.shape[1]))
-        np.add.at(summed, edge_of, block)
-        edge_flow[:, cols] = summed
+        per_edge = np.zeros((len(graph.edges), block.shape[1]))
+        np.add.at(per_edge, edge_of, block)
+        edge_flow[:, cols] = per_edge
     in_order = np.empty_like(flow)
     in_order[plan.order] = flow
     return Point(visits, out_sum, in_order, edge_flow)
@@ -198,10 +203,11 @@ def segment_inputs(graph: Graph, sg: StateGraph, table: ResolutionTable, keys: l
         hashlib.blake2b(repr((k.stream, float(s.estimate.mean), float(s.estimate.stdev))).encode("utf-8"),
                         digest_size=16).digest() for s, k in zip(table.slots, keys)), dtype="V16")
     out = []
-    for column in np.ascontiguousarray(slot_ids[table.index].T):
-        h = prefix.copy()
-        h.update(bytes(column))
-        out.append(h.hexdigest())
+    for a in range(0, table.index.shape[1], SEGMENTS_PER_CHUNK):
+        for column in np.ascontiguousarray(slot_ids[table.index[:, a:a + SEGMENTS_PER_CHUNK]].T):
+            h = prefix.copy()
+            h.update(bytes(column))
+            out.append(h.hexdigest())
     return out
 
 
@@ -224,11 +230,6 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     if not entries or not len(todo):
         return weights @ seg_draws, seg_draws, 0.0
     out = np.flatnonzero(live[src])  # transitions out of live states; dead targets share the out-sums
-    index = table.index[out][:, todo]
-    values = np.zeros((len(table.slots), samples))
-    drawn = np.unique(index)
-    values[drawn] = draw_slots([table.slots[i].estimate for i in drawn], [keys[i].stream for i in drawn],
-                               seed, samples)
     sub = np.flatnonzero(live)
     local = np.full(len(sg.states), -1, dtype=np.intp)
     local[sub] = np.arange(len(sub))
@@ -237,7 +238,11 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
                            {int(local[i]): w for i, w in entries.items()})
     # Rows in the plan's order, then the transitions into dead states (they only share out-sums).
     rows = np.concatenate([inner[plan.order], np.flatnonzero(~live[tgt[out]])])
-    index = index[rows]
+    table_rows = out[rows]
+    values = np.zeros((len(table.slots), samples))
+    drawn = slots_in(table.index[np.ix_(table_rows, todo)], len(table.slots))
+    values[drawn] = draw_slots([table.slots[i].estimate for i in drawn], [keys[i].stream for i in drawn],
+                               seed, samples)
     sources, row_source = np.unique(src[out][rows], return_inverse=True)
     from scipy.sparse import csr_matrix
 
@@ -251,10 +256,11 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     for a in range(0, len(todo), per_chunk):
         for b in range(0, samples, span):
             drawn = values if span == samples else values[:, b:b + span]
-            probs = drawn[index[:, a:a + per_chunk]]  # (rows, segments, draws) of the chunk
+            # (rows, segments, draws) of the chunk
+            probs = drawn[table.index[np.ix_(table_rows, todo[a:a + per_chunk])]]
             scaled += _scale_down(probs.reshape(len(rows), -1), leaving)
             try:
-                visits = chain.propagate(plan, probs[:len(plan.order)])
+                visits = chain.propagate(plan, probs[:len(plan.order)], sparse=True)
             except chain.NotAbsorbing as exc:
                 raise _closed_cycle(graph, sg, sub[exc.states]) from None
             seg_draws[todo[a:a + per_chunk], b:b + span] = visits[goal].sum(axis=0)
@@ -331,7 +337,10 @@ def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndar
     visits = np.zeros((len(graph.nodes), len(segs)))
     np.add.at(visits, state_node, point.visits)
     drop = np.zeros_like(visits)
-    np.add.at(drop, state_node, np.where(absorbed[:, None], 0.0, point.visits * (1.0 - point.out_sum)))
+    lost = 1.0 - point.out_sum  # then × visits, in place: one (states × segments) array, not three
+    lost *= point.visits
+    lost[absorbed] = 0.0
+    np.add.at(drop, state_node, lost)
     trans_edge = np.array([edge_pos[t.edge.id] for t in sg.transitions], dtype=np.intp)
     pop_flow = np.zeros(len(graph.edges))
     np.add.at(pop_flow, trans_edge, point.flow)
@@ -349,13 +358,12 @@ def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndar
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
                       Summary(float(seg_point[j]), *stats[j]) if samples else None,
-                      dict(zip(node_pos, visits[:, j].tolist())), dict(zip(edge_pos, point.edge_flow[:, j].tolist())),
-                      inputs[j])
+                      Column(node_pos, visits, j), Column(edge_pos, point.edge_flow, j), inputs[j])
         for j, s in enumerate(segs)]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.
     seg_results.sort(key=lambda r: (-round(r.weight, 12), [(k, v == OTHER, v) for k, v in sorted(r.context.items())]))
-    used = sorted((int(i) for i in np.unique(table.index)), key=lambda i: keys[i].used)
+    used = sorted(table.used().tolist(), key=lambda i: keys[i].used)
     overrides = [AppliedOverride(format_reference(o.reference), o.value, getattr(a.before, o.reference.field),
                                  slot_keys(a.slot.replaces).used if a.slot.replaces is not None else None)
                  for a in plan.applied for o in a.overrides]

@@ -266,7 +266,7 @@ class GraphRuns:
             base = out.get((graph_id, "base"), (None, None))[0]
             try:
                 result = run_whatif(self.registries[side], graph_id, samples=self.samples, seed=self.seed,
-                                    known=_Known(base) if side == "head" else None)
+                                    known=_Known(base) if side == "head" else {})
             except FunnelcheckError as exc:
                 out[(graph_id, side)] = (None, str(exc))
                 continue

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import pygit2
 
 from funnelcheck.findings import ERROR, Finding, FunnelcheckError, UsageError
-from funnelcheck.load.cache import ParseCache, cache_dir
+from funnelcheck.load.cache import ParseCache
 from funnelcheck.load.registry import NO_CONFIG, ConfigFile, Loaded, Project, load_with_config, read_config
 from funnelcheck.load.sources import SourceFile, display_path
 
@@ -280,7 +280,7 @@ def blob_cache(project: Project) -> ParseCache:
 
     Kept apart from the work tree's cache because each keeps only what its last run used.
     """
-    return ParseCache(cache_dir(project.base) / "git-parse.json")
+    return ParseCache(project.cache_file("git-parse"))
 
 
 def registry_exists(revision: Revision) -> bool:

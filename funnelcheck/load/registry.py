@@ -5,6 +5,7 @@ build the model from the documents that passed. Cross-file checks live in `funne
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -44,6 +45,16 @@ class Project:
     @property
     def state_dir(self) -> Path:
         return self.base / ".funnelcheck"
+
+    def cache_file(self, stem: str) -> Path:
+        """`<stem>.json` in the user-cache folder (`cache_dir`); for a registry named by --registry,
+        `<stem>-<hash of its path>.json`, so two registries run from one folder keep a cache each."""
+        if not self.registry_given:
+            return cache_dir(self.base) / f"{stem}.json"
+        import hashlib
+
+        real = os.path.realpath(self.registry).encode("utf-8", "surrogateescape")
+        return cache_dir(self.base) / f"{stem}-{hashlib.blake2b(real, digest_size=6).hexdigest()}.json"
 
 
 def find_project(registry: str | None = None, config: str | None = None, cwd: Path | None = None) -> Project:
@@ -98,6 +109,7 @@ class Loaded:
     registry: Registry
     findings: list[Finding] = field(default_factory=list)
     failed: list[FailedFile] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # display path -> content key of each registry file read
 
 
 def parse_file(kind: str, sf: SourceFile, raw: bytes) -> tuple[Doc | None, list[Finding]]:
@@ -162,12 +174,14 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     failed = [FailedFile(kind, f.path) for f in source.problems if f.severity == ERROR and f.path.startswith(prefix)
               and (kind := kind_of(f.path[len(prefix):]))]
     parsed: list[tuple[str, Doc]] = []
+    keys: dict[str, str] = {}
     entries = []  # (kind, file, cache key, cached result or None, bytes if already read)
     for sf in files:
         kind = kind_of(sf.path)
         if kind is not None:
             content, raw = cache.content_key(sf)
             key = (kind, sf.display, content)
+            keys[sf.display] = content
             entries.append((kind, sf, key, cache.get(key), raw))
     fresh = None
     if sum(hit is None for _, _, _, hit, _ in entries) >= PARALLEL_AT:
@@ -206,7 +220,7 @@ def load(source: Source, config: Config | None = None, cache: ParseCache | None 
     if not contexts_docs and not any(f.path.endswith(("contexts.yaml", "contexts.yml")) for f in findings):
         findings.append(Finding(f"{source.root_display}/contexts.yaml", 1, 1, "warning", "no-contexts",
                                 "there is no contexts.yaml: parameters cannot filter on context"))
-    return Loaded(registry, findings, failed)
+    return Loaded(registry, findings, failed, keys)
 
 
 def read_config(display: str, raw: bytes, cache: ParseCache | None = None) -> ConfigFile:
@@ -243,7 +257,7 @@ def load_project(project: Project) -> Loaded:
     """Load the work tree of a project: its config, then its registry (with the disk cache, saved after)."""
     if not project.registry.is_dir():
         raise UsageError(f"registry folder not found: {display_path(project.registry)}")
-    cache = ParseCache(cache_dir(project.base) / "parse.json")
+    cache = ParseCache(project.cache_file("parse"))
     loaded = load_with_config(WorkTreeSource(project.registry), project.config_file, cache)
     cache.save()
     return loaded

@@ -143,6 +143,7 @@ def enqueue(result: MonitorResult, store: Store, config: dict, now: datetime | N
     queued = 0
     with store.engine.begin() as conn:
         state = {r.param_id: dict(r._mapping) for r in conn.execute(sa.select(alert_state))}
+        rows = []
         for c in result.parameters:
             if c.status not in (GREEN, AMBER, RED):
                 continue  # no judgement today: the state stays as it was
@@ -154,7 +155,9 @@ def enqueue(result: MonitorResult, store: Store, config: dict, now: datetime | N
             if kind is not None and channels:
                 queued += _queue(conn, c, kind, result.as_of, now, channels)
                 row.update(notified_status=c.status if kind != RECOVERY else None, notified_on=result.as_of)
-            Store._upsert(conn, alert_state, [row], ("param_id",))
+            rows.append(row)
+        if rows:
+            Store._upsert(conn, alert_state, rows, ("param_id",))
     return queued
 
 

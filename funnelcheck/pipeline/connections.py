@@ -5,10 +5,18 @@ Relative file paths in `duckdb:///` and `sqlite:///` URLs are relative to funnel
 folder. A `duckdb:///` URL naming a folder opens an in-memory DuckDB in which every
 `*.parquet` and `*.csv` file of that folder is a view named by its file stem (what
 `funnelcheck simulate --out DIR` writes).
+
+Observation and prior queries go through `Connections.query`, one connection per name for the
+whole run. On DuckDB it runs them on the duckdb module's own connection: the SQLAlchemy dialect
+(duckdb-engine) sets up several throw-away in-memory databases on first use, about 0.1 s of a
+monitor run that takes under a second. The SQL text is still compiled by SQLAlchemy, so `:name`
+parameters mean the same everywhere. (A DuckDB file cannot be opened through both in one
+process: its settings would differ, which DuckDB refuses.)
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from funnelcheck.pipeline import PipelineError
@@ -82,16 +90,32 @@ def create_engine_for(url: str, base: Path, read_only: bool = False):
 def _attach_folder(engine, folder: Path) -> None:
     from sqlalchemy import event
 
-    files = sorted([*folder.glob("*.parquet"), *folder.glob("*.csv")])
-
     @event.listens_for(engine, "connect")
     def _views(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        for f in files:
-            reader = "read_parquet" if f.suffix == ".parquet" else "read_csv_auto"
-            literal = str(f).replace("'", "''")
-            cursor.execute(f'CREATE OR REPLACE VIEW "{f.stem}" AS SELECT * FROM {reader}(\'{literal}\')')
-        cursor.close()
+        _create_views(dbapi_connection, folder)
+
+
+def _create_views(connection, folder: Path) -> None:
+    """A view per `*.parquet` / `*.csv` file of `folder`, named by its stem, on a DuckDB connection."""
+    cursor = connection.cursor()
+    for f in sorted([*folder.glob("*.parquet"), *folder.glob("*.csv")]):
+        reader = "read_parquet" if f.suffix == ".parquet" else "read_csv_auto"
+        literal = str(f).replace("'", "''")
+        cursor.execute(f'CREATE OR REPLACE VIEW "{f.stem}" AS SELECT * FROM {reader}(\'{literal}\')')
+    cursor.close()
+
+
+def _open_duckdb(parsed, folder: Path | None):
+    """A DuckDB connection of the duckdb module: a file read-only, a folder as views over its files."""
+    _require_module("duckdb", "pipeline")
+    import duckdb
+
+    database = parsed.database or ":memory:"
+    read_only = folder is None and database != ":memory:"
+    connection = duckdb.connect(database, read_only=read_only, config={k: str(v) for k, v in parsed.query.items()})
+    if folder is not None:
+        _create_views(connection, folder)
+    return connection
 
 
 def _require_module(module: str, extra: str) -> None:
@@ -100,26 +124,75 @@ def _require_module(module: str, extra: str) -> None:
     require_extra(module, extra)
 
 
+@dataclass
+class Rows:
+    """What a query returned: the column names and the rows (tuples)."""
+
+    columns: list[str]
+    rows: list[tuple]
+
+
 class Connections:
-    """The engines of one run, created on first use and disposed at the end."""
+    """The connections of one run, opened on first use and closed at the end."""
 
     def __init__(self, connections: dict | None, base: Path, where: str = "funnelcheck.yaml"):
         self.specs = connections or {}
         self.base = base
         self.where = where
         self._engines: dict = {}
+        self._duckdb: dict = {}
 
-    def engine(self, name: str):
-        """The engine of connection `name` (read-only where the database allows it)."""
+    def _engine(self, name: str):
+        """The SQLAlchemy engine of connection `name` (read-only where the database allows it)."""
         if name not in self._engines:
             url = connection_url(self.specs, name, self.where)
             self._engines[name] = create_engine_for(url, self.base, read_only=True)
         return self._engines[name]
 
+    def query(self, name: str, sql: str, binds: dict | None = None, max_rows: int | None = None) -> Rows:
+        """Run `sql` (SQLAlchemy text: `:name` parameters, bound from `binds`) on connection `name`;
+        at most `max_rows` rows are fetched."""
+        import sqlalchemy as sa
+
+        statement = sa.text(sql)
+        values = {k: v for k, v in (binds or {}).items() if k in statement._bindparams}
+        connection = self._duckdb_connection(name)
+        if connection is not None:
+            compiled = statement.compile(dialect=_dollar_dialect())
+            params = compiled.construct_params(values)
+            result = connection.execute(compiled.string, [params[k] for k in compiled.positiontup or ()])
+            columns = [d[0] for d in result.description or ()]
+            rows = result.fetchmany(max_rows) if max_rows else result.fetchall()
+            return Rows(columns, rows)
+        with self._engine(name).connect() as conn:
+            result = conn.execute(statement, values)
+            columns = list(result.keys())
+            rows = [tuple(r) for r in (result.fetchmany(max_rows) if max_rows else result.all())]
+        return Rows(columns, rows)
+
+    def _duckdb_connection(self, name: str):
+        """The duckdb module's connection for a DuckDB connection `name`; None for other databases."""
+        if name not in self._duckdb:
+            url = connection_url(self.specs, name, self.where)
+            parsed, folder = resolve_url(url, self.base)
+            self._duckdb[name] = _open_duckdb(parsed, folder) if parsed.get_backend_name() == "duckdb" else None
+        return self._duckdb[name]
+
     def dispose(self) -> None:
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()
+        for connection in self._duckdb.values():
+            if connection is not None:
+                connection.close()
+        self._duckdb.clear()
+
+
+def _dollar_dialect():
+    """SQLAlchemy's generic dialect with DuckDB's `$1` parameters (as duckdb-engine compiles them)."""
+    from sqlalchemy.engine import default
+
+    return default.DefaultDialect(paramstyle="numeric_dollar")
 
 
 def one_line(exc: BaseException) -> str:

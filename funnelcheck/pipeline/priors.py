@@ -23,6 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from funnelcheck.model import Estimate, Parameter, Registry
+from funnelcheck.pipeline import PipelineError
 from funnelcheck.pipeline.connections import Connections, one_line
 from funnelcheck.pipeline.httpclient import HttpFailure, call
 from funnelcheck.pipeline.monitor import PriorValue, yaml_prior
@@ -220,7 +221,7 @@ class PriorSources:
         kind, key = s.get("type", "yaml"), self.key(p)
         try:
             refresh = parse_duration(s.get("refresh_frequency", DEFAULT_REFRESH),
-                                     f"{place(p, 'prior_source', 'refresh_frequency')}: refresh_frequency")
+                                     lambda: f"{place(p, 'prior_source', 'refresh_frequency')}: refresh_frequency")
         except Exception as exc:
             return Fetched(p.id, kind, key, error=str(exc))
         if use_cache:
@@ -334,15 +335,15 @@ class PriorSources:
         if self.connections is None or not s.get("connection") or not s.get("query"):
             raise PriorError("prior_source of type sql needs a connection and a query")
         try:
-            with self.connections.engine(s["connection"]).connect() as conn:
-                rows = conn.execute(sa.text(s["query"])).mappings().fetchmany(2)
-        except sa.exc.SQLAlchemyError as exc:
-            raise PriorError(f"SQL prior: {one_line(exc)}") from None
-        except Exception as exc:  # an unknown connection, an unset url_env
+            found = self.connections.query(s["connection"], s["query"], max_rows=2)
+        except PipelineError as exc:  # an unknown connection, an unset url_env
             raise PriorError(str(exc)) from None
+        except Exception as exc:  # the database's own error, from SQLAlchemy or the duckdb module
+            raise PriorError(f"SQL prior: {one_line(exc)}") from None
+        rows = found.rows
         if len(rows) != 1:
             raise PriorError(f"SQL prior: the query returned {len(rows) if rows else 'no'} rows; expected one")
-        row = {k.lower(): v for k, v in rows[0].items()}
+        row = {k.lower(): v for k, v in zip(found.columns, rows[0])}
         if "mean" not in row or "stdev" not in row:
             raise PriorError("SQL prior: the query must return columns mean, stdev")
         return self._pair(row["mean"], row["stdev"], "SQL prior")

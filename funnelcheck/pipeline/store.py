@@ -145,9 +145,10 @@ class Store:
         """INSERT ... ON CONFLICT DO UPDATE on SQLite and PostgreSQL; elsewhere delete+insert in one transaction."""
         name = conn.dialect.name
         if name in ("sqlite", "postgresql"):
-            from sqlalchemy.dialects import postgresql, sqlite
+            import importlib
 
-            insert = (sqlite if name == "sqlite" else postgresql).insert(table)
+            # only the dialect in use: a SQLite store need not import PostgreSQL's (tens of ms)
+            insert = importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
             updates = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
             stmt = insert.on_conflict_do_update(index_elements=list(keys), set_=updates) if updates \
                 else insert.on_conflict_do_nothing(index_elements=list(keys))
