@@ -80,6 +80,7 @@ class SegmentResult:
     summary: Summary | None = None
     visits: Mapping[str, float] = field(default_factory=dict)  # node -> expected visits in this segment, at the means
     flows: Mapping[str, float] = field(default_factory=dict)  # edge -> expected flow in this segment, at the means
+    inputs: str = ""  # with `run_whatif(known=...)`: digest of what its draws depend on (equal digests, equal draws)
 
     def to_json(self) -> dict:
         """{"context", "weight", "conversion"} plus the Monte Carlo summary and '*' members."""

@@ -13,8 +13,9 @@ The steps, each vectorised over segments (and draws) rather than looped:
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,8 +46,14 @@ Progress = Callable[[int, int], None]
 
 
 def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overrides: Sequence[Override] = (),
-               samples: int = 2000, seed: int = 0, progress: Progress | None = None) -> WhatIfResult:
+               samples: int = 2000, seed: int = 0, progress: Progress | None = None,
+               known: Mapping[str, np.ndarray] | None = None) -> WhatIfResult:
     """Propagate one graph under a traffic mix and overrides: point estimate and Monte Carlo.
+
+    With `known` (even empty), every segment carries the digest of its inputs
+    (`SegmentResult.inputs`), and `known` maps such digests, from any earlier run, to draws: a
+    segment found there is not drawn again (a diff passes the other revision's segments).
+    `rescaled` then counts only the segments drawn here.
 
     Raises UsageError for bad arguments (unknown graph, context or value, an override the
     graph never uses) and FunnelcheckError when the registry cannot be computed (an edge
@@ -78,12 +85,14 @@ def run_whatif(registry: Registry, graph_id: str, mix: Mix | None = None, overri
     check_overrides_used(applied, table)
     check_feasible(table.slots, keys)
     point = _point(graph, sg, table, segs)
+    inputs = segment_inputs(graph, sg, table, keys, samples, seed) if known is not None else [""] * len(segs)
     if samples:
-        conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress)
+        given = {j: known[d] for j, d in enumerate(inputs) if d in known} if known else {}
+        conv_draws, seg_draws, rescaled = _monte_carlo(graph, sg, table, segs, keys, samples, seed, progress, given)
     else:
         conv_draws, seg_draws, rescaled = np.zeros(0), np.zeros((len(segs), 0)), 0.0
     plan = Plan(graph, sg, table, segs, keys, applied, shares, classes, samples, seed)
-    return _result(plan, point, conv_draws, seg_draws, rescaled)
+    return _result(plan, point, conv_draws, seg_draws, rescaled, inputs)
 
 
 # --- structure and resolution -----------------------------------------------------------------
@@ -180,18 +189,46 @@ def _closed_cycle(graph: Graph, sg: StateGraph, states: np.ndarray) -> Funnelche
 
 # --- Monte Carlo ------------------------------------------------------------------------------
 
+def segment_inputs(graph: Graph, sg: StateGraph, table: ResolutionTable, keys: list[SlotKeys], samples: int,
+                   seed: int) -> list[str]:
+    """Per segment, a digest of everything its Monte Carlo draws depend on: the state graph, the
+    number of draws, the seed and, transition by transition, the stream key and estimate of the
+    slot it resolves to. Segments of any two runs with the same digest draw identical values: a
+    segment's columns are propagated independently of the others'."""
+    outcome = {n.id: n.outcome for n in graph.nodes}
+    structure = repr((samples, seed, [(s.node, outcome[s.node]) for s in sg.states],
+                      [(t.source, t.target) for t in sg.transitions], sorted(sg.entries.items())))
+    prefix = hashlib.blake2b(structure.encode("utf-8"), digest_size=16)
+    slot_ids = np.frombuffer(b"".join(
+        hashlib.blake2b(repr((k.stream, float(s.estimate.mean), float(s.estimate.stdev))).encode("utf-8"),
+                        digest_size=16).digest() for s, k in zip(table.slots, keys)), dtype="V16")
+    out = []
+    for a in range(0, table.index.shape[1], SEGMENTS_PER_CHUNK):
+        for column in np.ascontiguousarray(slot_ids[table.index[:, a:a + SEGMENTS_PER_CHUNK]].T):
+            h = prefix.copy()
+            h.update(bytes(column))
+            out.append(h.hexdigest())
+    return out
+
+
 def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: list[Segment],
-                 keys: list[SlotKeys], samples: int, seed: int,
-                 progress: Progress | None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Population draws (samples,), per-segment draws (segments, samples), share rescaled."""
+                 keys: list[SlotKeys], samples: int, seed: int, progress: Progress | None,
+                 given: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Population draws (samples,), per-segment draws (segments, samples), share rescaled.
+
+    Segments in `given` (position -> draws) are taken as they are; the others are drawn."""
     src, tgt = _arrays(sg)
     success = _outcome_mask(graph, sg, ("success",))
     live = _reaches(len(sg.states), src, tgt, success)
     seg_draws = np.zeros((len(segs), samples))
     weights = np.array([s.weight for s in segs])
+    given = given or {}
+    for j, row in given.items():
+        seg_draws[j] = row
+    todo = np.array([j for j in range(len(segs)) if j not in given], dtype=np.intp)
     entries = {i: w for i, w in sg.entries.items() if live[i]}
-    if not entries:
-        return seg_draws.sum(axis=0), seg_draws, 0.0
+    if not entries or not len(todo):
+        return weights @ seg_draws, seg_draws, 0.0
     out = np.flatnonzero(live[src])  # transitions out of live states; dead targets share the out-sums
     sub = np.flatnonzero(live)
     local = np.full(len(sg.states), -1, dtype=np.intp)
@@ -203,7 +240,7 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     rows = np.concatenate([inner[plan.order], np.flatnonzero(~live[tgt[out]])])
     table_rows = out[rows]
     values = np.zeros((len(table.slots), samples))
-    drawn = slots_in(table.index[table_rows], len(table.slots))
+    drawn = slots_in(table.index[np.ix_(table_rows, todo)], len(table.slots))
     values[drawn] = draw_slots([table.slots[i].estimate for i in drawn], [keys[i].stream for i in drawn],
                                seed, samples)
     sources, row_source = np.unique(src[out][rows], return_inverse=True)
@@ -214,23 +251,24 @@ def _monte_carlo(graph: Graph, sg: StateGraph, table: ResolutionTable, segs: lis
     # Work in chunks of (segments × draws) columns of bounded memory: whole segments when
     # several fit, else slices of one segment's draws.
     width = max(1, CHUNK_BYTES // (8 * (plan.working_rows + len(rows))))
-    per_chunk, span = (max(1, min(len(segs), width // samples)), samples) if width >= samples else (1, width)
+    per_chunk, span = (max(1, min(len(todo), width // samples)), samples) if width >= samples else (1, width)
     scaled = 0
-    for a in range(0, len(segs), per_chunk):
+    for a in range(0, len(todo), per_chunk):
         for b in range(0, samples, span):
             drawn = values if span == samples else values[:, b:b + span]
-            probs = drawn[table.index[table_rows, a:a + per_chunk]]  # (rows, segments, draws) of the chunk
+            # (rows, segments, draws) of the chunk
+            probs = drawn[table.index[np.ix_(table_rows, todo[a:a + per_chunk])]]
             scaled += _scale_down(probs.reshape(len(rows), -1), leaving)
             try:
                 visits = chain.propagate(plan, probs[:len(plan.order)], sparse=True)
             except chain.NotAbsorbing as exc:
                 raise _closed_cycle(graph, sg, sub[exc.states]) from None
-            seg_draws[a:a + per_chunk, b:b + span] = visits[goal].sum(axis=0)
+            seg_draws[todo[a:a + per_chunk], b:b + span] = visits[goal].sum(axis=0)
         if progress:
-            progress(min(a + per_chunk, len(segs)), len(segs))
+            progress(len(segs) - len(todo) + min(a + per_chunk, len(todo)), len(segs))
     if not np.all(np.isfinite(seg_draws)):
         raise _closed_cycle(graph, sg, sub)
-    return weights @ seg_draws, seg_draws, scaled / max(1, len(sources) * len(segs) * samples)
+    return weights @ seg_draws, seg_draws, scaled / max(1, len(sources) * len(todo) * samples)
 
 
 def _scale_down(probs: np.ndarray, leaving) -> int:
@@ -287,7 +325,8 @@ class Plan:
     seed: int
 
 
-def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float) -> WhatIfResult:
+def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndarray, rescaled: float,
+            inputs: list[str]) -> WhatIfResult:
     graph, sg, table, segs, keys = plan.graph, plan.sg, plan.table, plan.segs, plan.keys
     samples, seed, shares, classes = plan.samples, plan.seed, plan.shares, plan.classes
     w = np.array([s.weight for s in segs])
@@ -319,7 +358,7 @@ def _result(plan: Plan, point: Point, conv_draws: np.ndarray, seg_draws: np.ndar
     seg_results = [
         SegmentResult(s.context, s.weight, float(seg_point[j]), seg_draws[j], s.members,
                       Summary(float(seg_point[j]), *stats[j]) if samples else None,
-                      Column(node_pos, visits, j), Column(edge_pos, point.edge_flow, j))
+                      Column(node_pos, visits, j), Column(edge_pos, point.edge_flow, j), inputs[j])
         for j, s in enumerate(segs)]
     # Heaviest first; ties by value id with '*' last. Rounding keeps float noise in products
     # of shares from reordering equal weights.

@@ -2,9 +2,11 @@
 
 For each graph: conversion under the default mix at BASE and at HEAD, the delta's mean and
 90% interval and P(head > base). The runs themselves come from `git.sides` (cached by a hash of
-their inputs, spread over the cores). Both sides draw each parameter from the stream seeded by
-(seed, parameter id), so an unchanged parameter draws the same values at both revisions
-(common random numbers) and the delta's spread comes only from what changed.
+their inputs, spread over the cores, the head taking the base's segments that a change does not
+reach). Both sides draw each parameter slot from the stream seeded by (seed, slot), so an
+unchanged parameter draws the same values at both revisions (common random numbers) and the
+delta's spread comes only from what changed; a segment with the same inputs at both sides has a
+delta of exactly zero.
 
 Either side may be missing (a registry new at HEAD: everything is new) or broken: the
 findings are kept and every graph that can still be computed is.
@@ -12,12 +14,12 @@ findings are kept and every graph that can still be computed is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from funnelcheck.findings import ERROR, Finding
-from funnelcheck.model import Edge, Graph, Parameter, Registry
-from funnelcheck.load.registry import Loaded
 from funnelcheck.engine.statespace import OTHER
+from funnelcheck.findings import ERROR, Finding
+from funnelcheck.load.registry import Loaded
+from funnelcheck.model import Edge, Graph, Parameter, Registry
 
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
 
@@ -176,8 +178,10 @@ def _inline_bases(registry: Registry | None) -> dict[str, tuple[str, dict]]:
 
 def parameter_changes(base: Registry | None, head: Registry | None) -> list[Change]:
     """Parameters (and inline bases) added, removed or changed, field by field, sorted by id."""
-    old = {pid: (p.edge, _fields(p)) for pid, p in (base.parameters.items() if base else ())}
-    new = {pid: (p.edge, _fields(p)) for pid, p in (head.parameters.items() if head else ())}
+    before, after = base.parameters if base else {}, head.parameters if head else {}
+    # Equal parameters (model objects compare by value) have no changed field: only the others are read.
+    old = {pid: (p.edge, _fields(p)) for pid, p in before.items() if after.get(pid) != p}
+    new = {pid: (p.edge, _fields(p)) for pid, p in after.items() if before.get(pid) != p}
     old.update(_inline_bases(base))
     new.update(_inline_bases(head))
     out: list[Change] = []
@@ -256,12 +260,23 @@ def segment_deltas(base, head, shares: dict[str, dict[str, float]]) -> list[Segm
                     members = {k: sorted(v) for k, v in sorted(cell.items()) if len(v) > 1}
                     pairs.append((b, h, context, weight, members))
     pairs = [p for p in pairs if p[3] > 0]
-    deltas = deltas_of([b.draws for b, *_ in pairs], [h.draws for _, h, *_ in pairs],
-                       [b.conversion for b, *_ in pairs], [h.conversion for _, h, *_ in pairs])
-    out = [SegmentDelta(context, weight, b.conversion, h.conversion, d, members)
-           for (b, h, context, weight, members), d in zip(pairs, deltas)]
+    # Segments with the same inputs digest drew identical values: their delta is exactly zero, known
+    # without reading their draws.
+    same = [_same_draws(b, h) for b, h, *_ in pairs]
+    drawn = [p for p, equal in zip(pairs, same) if not equal]
+    deltas = iter(deltas_of([b.draws for b, *_ in drawn], [h.draws for _, h, *_ in drawn],
+                            [b.conversion for b, *_ in drawn], [h.conversion for _, h, *_ in drawn]))
+    out = []
+    for (b, h, context, weight, members), equal in zip(pairs, same):
+        delta = Delta(float(h.conversion - b.conversion), 0.0, 0.0, 0.0, 0.0) if equal else next(deltas)
+        out.append(SegmentDelta(context, weight, b.conversion, h.conversion, delta, members))
     out.sort(key=lambda s: (-s.weight, sorted(s.context.items())))
     return out
+
+
+def _same_draws(base_segment, head_segment) -> bool:
+    """Whether two segments' draws are known equal: the same digest of their inputs (engine `SegmentResult.inputs`)."""
+    return bool(base_segment.inputs) and base_segment.inputs == head_segment.inputs
 
 
 def value_shares(*registries: Registry | None) -> dict[str, dict[str, float]]:
@@ -299,8 +314,7 @@ def edge_deltas(base_graph: Graph | None, head_graph: Graph | None, base, head, 
 
 # -- the whole diff -------------------------------------------------------------------------------
 
-WhatIf = Callable[..., Any]
-Results = dict  # (graph id, "base" | "head") -> (what-if result or None, error or None): `sides.compute`
+Results = dict  # (graph id, "base" | "head") -> (what-if result or None, error or None): `sides.GraphRuns`
 
 
 def inputs(registry: Registry, graph: Graph, by_edge: dict[str, list[Parameter]]) -> tuple:
@@ -349,30 +363,44 @@ def graph_diff(graph_id: str, base: Side, head: Side, changes: list[Change], res
     return gd
 
 
-def diff(base: Side, head: Side, run: WhatIf | None = None, samples: int = 2000, seed: int = 0,
-         store=None, jobs: int | None = None) -> Diff:
+def diff(base: Side, head: Side, samples: int = 2000, seed: int = 0, store=None, jobs: int | None = None) -> Diff:
     """The what-if diff of every graph at either side (docs/cli-git.md).
 
-    Only graphs whose inputs differ are run, each side once: read back from `store` (a
-    `sides.SideStore`) when seen before, else computed over `jobs` processes. `run` replaces the
-    engine's run_whatif (tests, benchmarks), in this process.
+    Only graphs whose inputs differ are run, each side once and both together (`sides.GraphRuns`):
+    read back from `store` (a `sides.SideStore`) when seen before, else run over `jobs` processes,
+    each of which sends back only its graph's diff. Graphs found whole in the store are diffed
+    here meanwhile.
     """
-    from funnelcheck.git.sides import compute
+    from funnelcheck.git.sides import DamagedEntry, GraphRuns, parallel
 
     changes = parameter_changes(base.registry, head.registry)
     ids = sorted((set(base.registry.graphs) if base.registry else set()) |
                  (set(head.registry.graphs) if head.registry else set()))
+    registries = {"base": base.registry, "head": head.registry}
+    by_edge = {side: reg.parameters_by_edge() for side, reg in registries.items() if reg is not None}
     same = set()
     if base.registry and head.registry:
-        old, new = base.registry.parameters_by_edge(), head.registry.parameters_by_edge()
         same = {gid for gid in set(base.registry.graphs) & set(head.registry.graphs)
-                if inputs(base.registry, base.registry.graphs[gid], old) ==
-                inputs(head.registry, head.registry.graphs[gid], new)}
-    registries = {"base": base.registry, "head": head.registry}
-    tasks = [(gid, name) for gid in ids if gid not in same
-             for name, reg in registries.items() if reg is not None and gid in reg.graphs]
-    results = compute(registries, tasks, samples, seed, store, jobs, run)
-    graphs = [graph_diff(gid, base, head, changes, results, gid in same) for gid in ids]
+                if inputs(base.registry, base.registry.graphs[gid], by_edge["base"]) ==
+                inputs(head.registry, head.registry.graphs[gid], by_edge["head"])}
+    runs = GraphRuns(registries, samples, seed, store, by_edge)
+
+    def one(graph_id: str) -> GraphDiff:
+        try:
+            return graph_diff(graph_id, base, head, changes, runs.results(graph_id))
+        except DamagedEntry:
+            return graph_diff(graph_id, base, head, changes, runs.results(graph_id, reuse=False))
+
+    changed = [gid for gid in ids if gid not in same]
+    ready = [gid for gid in changed if len(runs.stored(gid)) == len(runs.sides(gid))]
+    to_run = [gid for gid in changed if gid not in ready]
+    done: dict[str, GraphDiff] = {}
+
+    def diff_ready() -> None:
+        done.update((gid, one(gid)) for gid in ready)
+
+    done.update(zip(to_run, parallel(one, to_run, jobs, meanwhile=diff_ready)))
+    graphs = [done[gid] if gid in done else graph_diff(gid, base, head, changes, {}, same_inputs=True) for gid in ids]
     return Diff(base, head, graphs, changes, samples, seed)
 
 
