@@ -49,15 +49,17 @@ def run(args: Options) -> int:
 def _run(args: Options) -> int:
     from funnelcheck.pipeline import require_extra
 
+    project = project_of(args)
+    from funnelcheck.pipeline.project import head_revision_soon, open_pipeline, skipped_files
+
     require_extra()
     from funnelcheck.pipeline.monitor import parse_as_of, run_monitor
-    from funnelcheck.pipeline.project import head_revision, open_pipeline, skipped_files
     from funnelcheck.pipeline.store import StoreError, open_store, store_url
     from funnelcheck.render import monitor as render
     from funnelcheck.render.progress import Progress
 
     as_of = parse_as_of(args.as_of)
-    pipe = open_pipeline(project_of(args))
+    pipe = open_pipeline(project)
     for path in skipped_files(pipe.loaded):
         print(f"funnelcheck monitor: warning: {path} has errors and is skipped (run funnelcheck validate)",
               file=sys.stderr)
@@ -69,9 +71,11 @@ def _run(args: Options) -> int:
         store_error = str(exc)
     bar = Progress(sys.stderr, "monitor")
     priors = _priors(pipe, store)
+    revision = head_revision_soon(project.base)  # in a thread, while the database works
     try:
         result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous, priors=priors,
-                             revision=head_revision(pipe.project.base), progress=bar.counter("queries"))
+                             progress=bar.counter("queries"))
+        result.revision = revision()  # found while the queries ran
     finally:
         bar.close()
         pipe.connections.dispose()

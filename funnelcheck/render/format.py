@@ -108,6 +108,29 @@ def gh_property(value) -> str:
     return gh_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+JSON_DEPTH = 2  # containers nested deeper than this are written on one line
+
+
 def json_text(data) -> str:
-    """Indented JSON with a final newline: every command's `--format json`."""
-    return json.dumps(data, indent=2) + "\n"
+    """JSON with a final newline: every command's `--format json`.
+
+    The outer two levels are indented by two spaces; anything deeper (a row, a parameter, a
+    finding) is one line. That reads like `indent=2` at the top, diffs and greps a row per
+    line, and keeps the encoding in json's C encoder: `indent=` switches to its pure-Python
+    one, which took 0.1 s of `monitor --format json` on 1,000 parameters."""
+    return _json_layout(data, 0) + "\n"
+
+
+def _json_layout(value, depth: int) -> str:
+    if depth < JSON_DEPTH and value and isinstance(value, (dict, list)):
+        pad, inner = "  " * depth, "  " * (depth + 1)
+        if isinstance(value, dict):
+            items = [f"{inner}{json.dumps(_json_key(k))}: {_json_layout(v, depth + 1)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        return "[\n" + ",\n".join(inner + _json_layout(v, depth + 1) for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
+
+
+def _json_key(key) -> str:
+    """A key as json.dumps writes one (keys that are not strings are converted the same way)."""
+    return key if isinstance(key, str) else next(iter(json.loads(json.dumps({key: 0}))))
