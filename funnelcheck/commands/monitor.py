@@ -48,34 +48,36 @@ def run(args: Options) -> int:
 
 def _run(args: Options) -> int:
     from funnelcheck.pipeline import require_extra
-
-    project = project_of(args)
-    from funnelcheck.pipeline.project import head_revision_soon, open_pipeline, skipped_files
-
-    require_extra()
-    from funnelcheck.pipeline.monitor import parse_as_of, run_monitor
-    from funnelcheck.pipeline.store import StoreError, open_store, store_url
-    from funnelcheck.render import monitor as render
+    from funnelcheck.pipeline.monitor import observe, parse_as_of, run_monitor
+    from funnelcheck.pipeline.project import open_pipeline, skipped_files
     from funnelcheck.render.progress import Progress
 
     as_of = parse_as_of(args.as_of)
+    project = project_of(args)
+    # The warehouse first: on DuckDB the queries need neither SQLAlchemy nor pygit2, so they are
+    # imported (and the repository's revision found) in a thread while DuckDB works.
     pipe = open_pipeline(project)
+    later = _meanwhile(project.base, pipe.connections.querying)
     for path in skipped_files(pipe.loaded):
         print(f"funnelcheck monitor: warning: {path} has errors and is skipped (run funnelcheck validate)",
               file=sys.stderr)
-    store, store_error, previous = None, None, {}
-    try:
-        store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
-        previous = store.previous_results(as_of.date())
-    except StoreError as exc:
-        store_error = str(exc)
     bar = Progress(sys.stderr, "monitor")
-    priors = _priors(pipe, store)
-    revision = head_revision_soon(project.base)  # in a thread, while the database works
     try:
+        observed = observe(pipe.loaded.registry, pipe.connections, as_of, progress=bar.counter("queries"))
+        revision = later()
+        require_extra()
+        from funnelcheck.pipeline.store import StoreError, open_store, store_url
+        from funnelcheck.render import monitor as render
+
+        store, store_error, previous = None, None, {}
+        try:
+            store = open_store(store_url(pipe.config, pipe.project.base), pipe.project.base)
+            previous = store.previous_results(as_of.date())
+        except StoreError as exc:
+            store_error = str(exc)
+        priors = _priors(pipe, store)
         result = run_monitor(pipe.loaded.registry, pipe.connections, as_of, previous, priors=priors,
-                             progress=bar.counter("queries"))
-        result.revision = revision()  # found while the queries ran
+                             revision=revision, observed=observed)
     finally:
         bar.close()
         pipe.connections.dispose()
@@ -96,6 +98,36 @@ def _run(args: Options) -> int:
         print(f"funnelcheck monitor: error: results not stored: {store_error}", file=sys.stderr)
         return 1
     return 1 if result.fails(args.fail_on) else 0
+
+
+def _meanwhile(base, querying):
+    """Import what comes after the queries, and find the revision, in a thread that starts once a
+    query leaves the interpreter free (`querying`); the returned function waits for it and gives the
+    revision (None outside a repository)."""
+    import threading
+
+    from funnelcheck.pipeline.project import head_revision
+
+    answer: list = [None]
+
+    def work() -> None:
+        querying.wait()
+        try:
+            import funnelcheck.pipeline.priors  # noqa: F401  (SQLAlchemy, the store's tables)
+            import funnelcheck.pipeline.store  # noqa: F401
+        except ImportError:
+            pass  # require_extra says which extra to install, in the main thread
+        answer[0] = head_revision(base)
+
+    worker = threading.Thread(target=work, name="funnelcheck-monitor-imports", daemon=True)
+    worker.start()
+
+    def result():
+        querying.set()  # no DuckDB query ran (another database, or none): the work starts now
+        worker.join()
+        return answer[0]
+
+    return result
 
 
 def _priors(pipe, store):

@@ -16,12 +16,17 @@ process: its settings would differ, which DuckDB refuses.)
 from __future__ import annotations
 
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote
 
 from funnelcheck.pipeline import PipelineError
 
 FILE_DIALECTS = ("duckdb", "sqlite")
+# `:name` as SQLAlchemy's text() finds it (not `::`, not `\\:`), so both paths read a query alike.
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
 def connection_url(connections: dict, name: str, where: str = "funnelcheck.yaml") -> str:
@@ -58,6 +63,27 @@ def resolve_url(url: str, base: Path):
     if parsed.get_backend_name() == "duckdb" and path.is_dir():
         return parsed.set(database=":memory:"), path
     return parsed.set(database=str(path)), None
+
+
+def duckdb_target(url: str, base: Path) -> tuple[str, dict, Path | None] | None:
+    """A plain `duckdb:///…` URL as (database, settings, folder), read as `resolve_url` reads it but
+    without SQLAlchemy, so a DuckDB query can run while SQLAlchemy is still being imported; None for
+    any other URL (a test holds this to `make_url` on many URLs)."""
+    scheme, sep, rest = url.partition("://")
+    path, _, query = rest.partition("?")
+    if scheme != "duckdb" or not sep or (path and not path.startswith("/")):
+        return None  # another database, or a form left to SQLAlchemy
+    pairs = parse_qsl(query, keep_blank_values=True)
+    settings = dict(pairs)
+    if len(settings) != len(pairs):
+        return None  # a repeated setting: SQLAlchemy makes a list of it
+    database = unquote(path[1:]) if path else ""
+    if not database or database == ":memory:":
+        return ":memory:", settings, None
+    full = Path(database) if Path(database).is_absolute() else base / database
+    if full.is_dir():
+        return ":memory:", settings, full
+    return str(full), settings, None
 
 
 def create_engine_for(url: str, base: Path, read_only: bool = False):
@@ -105,14 +131,13 @@ def _create_views(connection, folder: Path) -> None:
     cursor.close()
 
 
-def _open_duckdb(parsed, folder: Path | None):
+def _open_duckdb(database: str, settings: dict, folder: Path | None):
     """A DuckDB connection of the duckdb module: a file read-only, a folder as views over its files."""
     _require_module("duckdb", "pipeline")
     import duckdb
 
-    database = parsed.database or ":memory:"
     read_only = folder is None and database != ":memory:"
-    connection = duckdb.connect(database, read_only=read_only, config={k: str(v) for k, v in parsed.query.items()})
+    connection = duckdb.connect(database, read_only=read_only, config={k: str(v) for k, v in settings.items()})
     if folder is not None:
         _create_views(connection, folder)
     return connection
@@ -141,6 +166,8 @@ class Connections:
         self.where = where
         self._engines: dict = {}
         self._duckdb: dict = {}
+        # Set while a DuckDB query runs (it leaves the interpreter free): other work can wait for it.
+        self.querying = threading.Event()
 
     def _engine(self, name: str):
         """The SQLAlchemy engine of connection `name` (read-only where the database allows it)."""
@@ -152,11 +179,23 @@ class Connections:
     def query(self, name: str, sql: str, binds: dict | None = None, max_rows: int | None = None) -> Rows:
         """Run `sql` (SQLAlchemy text: `:name` parameters, bound from `binds`) on connection `name`;
         at most `max_rows` rows are fetched."""
+        connection = self._duckdb_connection(name)
+        names = [m.group(1) for m in _BIND.finditer(sql)]
+        if connection is not None and not any(n.isdigit() for n in names):
+            # DuckDB binds `$name` from a dict: the `:name` parameters found by SQLAlchemy's own rule.
+            missing = sorted({n for n in names if n not in (binds or {})})
+            if missing:
+                raise PipelineError(f"the query has no value for parameter :{missing[0]}")
+            text = _BIND.sub(lambda m: "$" + m.group(1), sql).replace("\\:", ":")
+            self.querying.set()
+            result = connection.execute(text, {n: binds[n] for n in names})
+            columns = [d[0] for d in result.description or ()]
+            rows = result.fetchmany(max_rows) if max_rows else result.fetchall()
+            return Rows(columns, rows)
         import sqlalchemy as sa
 
         statement = sa.text(sql)
         values = {k: v for k, v in (binds or {}).items() if k in statement._bindparams}
-        connection = self._duckdb_connection(name)
         if connection is not None:
             compiled = statement.compile(dialect=_dollar_dialect())
             params = compiled.construct_params(values)
@@ -174,8 +213,12 @@ class Connections:
         """The duckdb module's connection for a DuckDB connection `name`; None for other databases."""
         if name not in self._duckdb:
             url = connection_url(self.specs, name, self.where)
-            parsed, folder = resolve_url(url, self.base)
-            self._duckdb[name] = _open_duckdb(parsed, folder) if parsed.get_backend_name() == "duckdb" else None
+            target = duckdb_target(url, self.base)
+            if target is None:
+                parsed, folder = resolve_url(url, self.base)
+                if parsed.get_backend_name() == "duckdb":
+                    target = (parsed.database or ":memory:", dict(parsed.query), folder)
+            self._duckdb[name] = _open_duckdb(*target) if target is not None else None
         return self._duckdb[name]
 
     def dispose(self) -> None:

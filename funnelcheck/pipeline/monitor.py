@@ -71,30 +71,48 @@ def monitored(registry: Registry) -> list[Parameter]:
     return sorted((p for p in registry.parameters.values() if p.observation_source), key=lambda p: p.id)
 
 
-def run_monitor(registry: Registry, connections: Connections, as_of: datetime, previous: dict | None = None,
-                priors: PriorLookup = yaml_prior, revision: str | None = None,
-                progress: Progress | None = None) -> MonitorResult:
-    """Check every monitored parameter over [as_of − window, as_of)."""
-    previous = previous or {}
-    global_fit = (registry.config.data if registry.config else {}).get("model_fit")
+@dataclass
+class Observations:
+    """What the warehouse said for the monitored parameters (`observe`), before any judgement."""
+
+    params: list[Parameter]
+    windows: dict[str, Window]
+    evidence: dict[str, Evidence]
+    failed: dict[str, ParameterCheck]  # parameters whose window could not be read
+
+
+def observe(registry: Registry, connections: Connections, as_of: datetime,
+            progress: Progress | None = None) -> Observations:
+    """Every monitored parameter's evidence over [as_of − window, as_of): the queries, nothing else."""
     params = monitored(registry)
-    checks: dict[str, ParameterCheck] = {}
+    failed: dict[str, ParameterCheck] = {}
     windows: dict[str, Window] = {}
     for p in params:
         try:
             windows[p.id] = observation_window(p, as_of)
         except Exception as exc:  # a malformed window: this parameter only
-            checks[p.id] = ParameterCheck(p.id, reference_of(p), stats.ERROR, str(exc), file=p.where.path)
+            failed[p.id] = ParameterCheck(p.id, reference_of(p), stats.ERROR, str(exc), file=p.where.path)
     evidence = collect(registry, [p for p in params if p.id in windows], windows, connections, progress)
-    for p in params:
+    return Observations(params, windows, evidence, failed)
+
+
+def run_monitor(registry: Registry, connections: Connections, as_of: datetime, previous: dict | None = None,
+                priors: PriorLookup = yaml_prior, revision: str | None = None,
+                progress: Progress | None = None, observed: Observations | None = None) -> MonitorResult:
+    """Check every monitored parameter over [as_of − window, as_of) (`observed`: the queries already run)."""
+    observed = observed or observe(registry, connections, as_of, progress)
+    previous = previous or {}
+    global_fit = (registry.config.data if registry.config else {}).get("model_fit")
+    checks: dict[str, ParameterCheck] = dict(observed.failed)
+    for p in observed.params:
         if p.id not in checks:
-            checks[p.id] = judge(p, priors(p), evidence[p.id], windows[p.id], global_fit)
+            checks[p.id] = judge(p, priors(p), observed.evidence[p.id], observed.windows[p.id], global_fit)
         before = previous.get(p.id)
         if before:
             c = checks[p.id]
             checks[p.id] = ParameterCheck(**{**c.__dict__, "previous_z": before.get("z"),
                                              "previous_status": before.get("status")})
-    return MonitorResult(datetime.now(timezone.utc), as_of.date(), [checks[p.id] for p in params], revision)
+    return MonitorResult(datetime.now(timezone.utc), as_of.date(), [checks[p.id] for p in observed.params], revision)
 
 
 def judge(p: Parameter, value: PriorValue, evidence: Evidence, window: Window, global_fit: dict | None) -> ParameterCheck:

@@ -1,8 +1,6 @@
 """What `monitor`, `update` and `simulate` share: the loaded project, its connections, its store."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,25 +43,6 @@ def open_pipeline(project: Project) -> Pipeline:
 def skipped_files(loaded: Loaded) -> list[str]:
     """Registry files whose errors kept them out of the model (the run goes on without them)."""
     return sorted({f.path for f in loaded.findings if f.severity == ERROR})
-
-
-def head_revision_soon(base: Path) -> Callable[[], str | None]:
-    """`head_revision(base)`, worked out in a thread meanwhile: the answer, when asked for, waits for it.
-
-    Importing pygit2 and opening the repository is a twentieth of a second that the command can
-    spend importing its other modules and, above all, waiting for the database."""
-    import threading
-
-    answer: list[str | None] = [None]
-    worker = threading.Thread(target=lambda: answer.__setitem__(0, head_revision(base)), daemon=True,
-                              name="funnelcheck-head-revision")
-    worker.start()
-
-    def result() -> str | None:
-        worker.join()
-        return answer[0]
-
-    return result
 
 
 def head_revision(base: Path) -> str | None:
