@@ -9,9 +9,11 @@ folder. A `duckdb:///` URL naming a folder opens an in-memory DuckDB in which ev
 Observation and prior queries go through `Connections.query`, one connection per name for the
 whole run. On DuckDB it runs them on the duckdb module's own connection: the SQLAlchemy dialect
 (duckdb-engine) sets up several throw-away in-memory databases on first use, about 0.1 s of a
-monitor run that takes under a second. The SQL text is still compiled by SQLAlchemy, so `:name`
-parameters mean the same everywhere. (A DuckDB file cannot be opened through both in one
-process: its settings would differ, which DuckDB refuses.)
+monitor run that takes under a second. A plain `duckdb:///` URL is read (`duckdb_target`) and
+`:name` parameters are found (`_BIND`, SQLAlchemy text()'s own rule) without SQLAlchemy, so a
+DuckDB query can run while SQLAlchemy is still being imported; `:name` means the same on every
+database, and tests hold both readings to SQLAlchemy's. (A DuckDB file cannot be opened through
+both in one process: its settings would differ, which DuckDB refuses.)
 """
 from __future__ import annotations
 
