@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 
 from funnelcheck.pipeline.connections import Connections, duckdb_target, resolve_url
 
+from test_pipeline_support import simulated  # noqa: F401  (a fixture)
+
 names = st.text(alphabet="abcxyz_-. 0123456789%", min_size=1, max_size=12)
 settings = st.dictionaries(st.sampled_from(["threads", "memory_limit", "access_mode"]),
                            st.text(alphabet="abc019", min_size=1, max_size=4), max_size=3)
@@ -70,3 +72,42 @@ def test_a_parameter_without_a_value_is_one_clear_error(tmp_path):
 
     with pytest.raises(PipelineError, match=":missing"):
         Connections({"m": {"url": "duckdb:///:memory:"}}, tmp_path).query("m", "SELECT :missing AS x", {})
+
+
+def test_monitor_queries_duckdb_before_sqlalchemy_is_loaded_and_gets_the_same_result(tmp_path, simulated):
+    """The overlap is real (the query starts with SQLAlchemy not yet imported) and changes nothing."""
+    import json
+    import subprocess
+    import sys
+
+    from test_pipeline_support import AS_OF, REPO, make_project
+
+    root = make_project(tmp_path / "p", f"duckdb:///{simulated}")
+    probe = (
+        "import sys, json\n"
+        "from funnelcheck.pipeline import connections as c\n"
+        "seen = []\n"
+        "query = c.Connections.query\n"
+        "def spy(self, *a, **k):\n"
+        "    seen.append('sqlalchemy' in sys.modules)\n"
+        "    return query(self, *a, **k)\n"
+        "c.Connections.query = spy\n"
+        "if sys.argv[1] == 'preloaded':\n"
+        "    import sqlalchemy\n"
+        "from funnelcheck.cli import main\n"
+        f"rc = main(['monitor', '--as-of', '{AS_OF}', '--format', 'json', '--no-alerts'])\n"
+        "print('SEEN:' + json.dumps(seen))\n")
+    outputs = {}
+    for mode in ("plain", "preloaded"):
+        done = subprocess.run([sys.executable, "-c", probe, mode], cwd=root, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path)},
+                              timeout=300)
+        lines = done.stdout.splitlines()
+        seen = json.loads(next(line for line in lines if line.startswith("SEEN:"))[5:])
+        assert seen and all(s == (mode == "preloaded") for s in seen), (mode, seen, done.stderr)
+        result = json.loads("\n".join(line for line in lines if not line.startswith("SEEN:")))
+        outputs[mode] = [{k: v for k, v in p.items() if k not in ("previous_z", "previous_status", "change")}
+                         for p in result["parameters"]]
+        assert result["revision"] is None or len(result["revision"]) == 40
+    assert outputs["plain"] == outputs["preloaded"]
+    assert any(p["status"] == "red" for p in outputs["plain"])

@@ -115,8 +115,8 @@ def _meanwhile(base, querying):
         try:
             import funnelcheck.pipeline.priors  # noqa: F401  (SQLAlchemy, the store's tables)
             import funnelcheck.pipeline.store  # noqa: F401
-        except ImportError:
-            pass  # require_extra says which extra to install, in the main thread
+        except Exception:  # noqa: BLE001  the main thread imports them again and reports (require_extra)
+            pass
         answer[0] = head_revision(base)
 
     worker = threading.Thread(target=work, name="funnelcheck-monitor-imports", daemon=True)
