@@ -92,6 +92,46 @@ def test_outside_git_the_history_is_omitted_and_inside_it_follows_commits(cli, t
     assert [p["mean"] for p in history["add-to-cart-base"]] == [0.5]
 
 
+def test_history_on_the_page_reuses_each_parameters_walk_index(tmp_path, monkeypatch):
+    """A page made again walks only the commits made since, and shows what a fresh walk shows."""
+    import shutil
+
+    from funnelcheck.git import history as history_module
+    from funnelcheck.load.cache import cache_dir
+    from funnelcheck.web.dashboard import load_history
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    repo = GitCli(tmp_path / "repo")
+    repo.commit("first checkout rate", shop_registry(checkout=0.4))
+    repo.commit("checkout up", shop_registry(checkout=0.45))
+    monkeypatch.chdir(repo.path)
+    scanned: dict[str, int] = {}
+    walk = history_module.parameter_history
+
+    def counting(*args, **kwargs):
+        found = walk(*args, **kwargs)
+        scanned[found.parameter_id] = found.commits_scanned
+        return found
+
+    monkeypatch.setattr(history_module, "parameter_history", counting)
+
+    def page() -> dict:
+        project = find_project()
+        return {h.param_id: h.points for h in load_history(project, load_project(project).registry, 50)}
+
+    first = page()
+    assert scanned["checkout-base"] == 2
+    assert len(list((cache_dir(repo.path) / "history-index").iterdir())) >= 2
+    repo.commit("checkout up again", shop_registry(checkout=0.5))
+    again = page()
+    assert scanned["checkout-base"] == 1  # only the new commit
+    shutil.rmtree(tmp_path / "xdg")
+    fresh = page()
+    assert scanned["checkout-base"] == 3
+    assert again == fresh != first
+    assert [p.mean for p in fresh["checkout-base"]] == [0.4, 0.45, 0.5]
+
+
 @settings(max_examples=200)
 @given(st.text())
 def test_no_string_can_end_the_data_block(text):

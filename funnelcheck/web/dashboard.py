@@ -302,6 +302,7 @@ def load_history(project: Project, registry: Registry, limit: int, rev: str = "H
     """Each parameter's committed values up to `rev`, oldest first; None outside a Git repository
     (or before the first commit)."""
     from funnelcheck.git.history import history_cache, parameter_history
+    from funnelcheck.git.walkindex import walk_index
     from funnelcheck.load.gitsource import Placement, open_repository, open_revision
 
     try:
@@ -313,7 +314,11 @@ def load_history(project: Project, registry: Registry, limit: int, rev: str = "H
     cache = history_cache(project.base)
     out = []
     for pid in sorted(registry.parameters):
-        found = parameter_history(repo, revision.commit, placement.registry_at, pid, limit, cache=cache)
+        # Each parameter's walk index, as `funnelcheck history` keeps it: a page made again reads
+        # only the commits made since (docs/cli-git.md).
+        index = walk_index(project.base, pid, placement, repo)
+        found = parameter_history(repo, revision.commit, placement.registry_at, pid, limit, cache=cache, index=index)
+        index.save()
         out.append(ParameterHistory(pid, history_points(found.rows)))
     cache.save()
     return out
