@@ -182,29 +182,22 @@ class Connections:
         """Run `sql` (SQLAlchemy text: `:name` parameters, bound from `binds`) on connection `name`;
         at most `max_rows` rows are fetched."""
         connection = self._duckdb_connection(name)
-        names = [m.group(1) for m in _BIND.finditer(sql)]
-        if connection is not None and not any(n.isdigit() for n in names):
-            # DuckDB binds `$name` from a dict: the `:name` parameters found by SQLAlchemy's own rule.
-            missing = sorted({n for n in names if n not in (binds or {})})
+        if connection is not None:
+            # DuckDB binds `$p_name` from a dict: the `:name` parameters found by SQLAlchemy's own rule
+            # (the prefix keeps a name like `:1` from reading as DuckDB's positional `$1`).
+            names = {m.group(1) for m in _BIND.finditer(sql)}
+            missing = sorted(n for n in names if n not in (binds or {}))
             if missing:
                 raise PipelineError(f"the query has no value for parameter :{missing[0]}")
-            text = _BIND.sub(lambda m: "$" + m.group(1), sql).replace("\\:", ":")
+            text = _BIND.sub(lambda m: "$p_" + m.group(1), sql).replace("\\:", ":")
             self.querying.set()
-            result = connection.execute(text, {n: binds[n] for n in names})
+            result = connection.execute(text, {f"p_{n}": binds[n] for n in names})
             columns = [d[0] for d in result.description or ()]
-            rows = result.fetchmany(max_rows) if max_rows else result.fetchall()
-            return Rows(columns, rows)
+            return Rows(columns, result.fetchmany(max_rows) if max_rows else result.fetchall())
         import sqlalchemy as sa
 
         statement = sa.text(sql)
         values = {k: v for k, v in (binds or {}).items() if k in statement._bindparams}
-        if connection is not None:
-            compiled = statement.compile(dialect=_dollar_dialect())
-            params = compiled.construct_params(values)
-            result = connection.execute(compiled.string, [params[k] for k in compiled.positiontup or ()])
-            columns = [d[0] for d in result.description or ()]
-            rows = result.fetchmany(max_rows) if max_rows else result.fetchall()
-            return Rows(columns, rows)
         with self._engine(name).connect() as conn:
             result = conn.execute(statement, values)
             columns = list(result.keys())
@@ -231,13 +224,6 @@ class Connections:
             if connection is not None:
                 connection.close()
         self._duckdb.clear()
-
-
-def _dollar_dialect():
-    """SQLAlchemy's generic dialect with DuckDB's `$1` parameters (as duckdb-engine compiles them)."""
-    from sqlalchemy.engine import default
-
-    return default.DefaultDialect(paramstyle="numeric_dollar")
 
 
 def one_line(exc: BaseException) -> str:
