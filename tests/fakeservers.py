@@ -113,19 +113,19 @@ def serve(fake) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture
-def sheets():
-    fake = FakeSheets()
+def _served(fake):
+    """`fake` served on 127.0.0.1 for one test, shut down after it."""
     server = serve(fake)
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def sheets():
+    yield from _served(FakeSheets())
 
 
 @pytest.fixture
 def hooks():
-    fake = FakeHooks()
-    server = serve(fake)
-    yield fake
-    server.shutdown()
-    server.server_close()
+    yield from _served(FakeHooks())

@@ -5,6 +5,7 @@ build the model from the documents that passed. Cross-file checks live in `funne
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -42,17 +43,11 @@ class Project:
     config_file: ConfigFile = NO_CONFIG
     registry_given: bool = False  # --registry was given: it wins over funnelcheck.yaml at every revision
 
-    @property
-    def state_dir(self) -> Path:
-        return self.base / ".funnelcheck"
-
     def cache_file(self, stem: str) -> Path:
         """`<stem>.json` in the user-cache folder (`cache_dir`); for a registry named by --registry,
         `<stem>-<hash of its path>.json`, so two registries run from one folder keep a cache each."""
         if not self.registry_given:
             return cache_dir(self.base) / f"{stem}.json"
-        import hashlib
-
         real = os.path.realpath(self.registry).encode("utf-8", "surrogateescape")
         return cache_dir(self.base) / f"{stem}-{hashlib.blake2b(real, digest_size=6).hexdigest()}.json"
 
